@@ -1,0 +1,3 @@
+from tftrt_yolo.cli import run
+
+run()

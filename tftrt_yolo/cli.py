@@ -1,0 +1,103 @@
+"""`tftrt-yolo COMMAND --flags`: convert, predict, val, benchmark, doctor, serve-config.
+
+The only module that prints. Problems a user can fix end with one line on
+stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from absl import app, flags
+
+from tftrt_yolo import flags as tftrt_flags
+from tftrt_yolo.errors import TftrtYoloError
+
+FLAGS = flags.FLAGS
+
+
+def _require(command: str, *names: str) -> None:
+    missing = [f"--{n}" for n in names if getattr(FLAGS, n) in (None, [], "")]
+    if missing:
+        raise app.UsageError(f"{command} needs {', '.join(missing)}")
+
+
+def _write_json(obj) -> None:
+    if FLAGS.json:
+        Path(FLAGS.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(FLAGS.json).write_text(json.dumps(obj, indent=2))
+        print(f"JSON written to {FLAGS.json}")
+
+
+def run_convert() -> None:
+    from tftrt_yolo.convert import convert
+
+    path = convert(
+        FLAGS.model,
+        imgsz=FLAGS.imgsz,
+        batch=FLAGS.batch or 1,
+        dynamic=FLAGS.dynamic,
+        backend=FLAGS.backend,
+        precision=FLAGS.precision,
+        output=FLAGS.output,
+        name=FLAGS.name,
+        version=FLAGS.version,
+    )
+    from tftrt_yolo.model import load
+
+    print(load(path).summary())
+    print(f"SavedModel written to {path}")
+
+
+def run_predict() -> None:
+    _require("predict", "model", "source")
+    from tftrt_yolo.model import load
+
+    model = load(FLAGS.model)
+    results = model.predict(
+        FLAGS.source if len(FLAGS.source) > 1 else FLAGS.source[0],
+        batch_size=FLAGS.batch,
+        conf=FLAGS.conf,
+        iou=FLAGS.iou,
+        max_det=FLAGS.max_det,
+        verbose=True,
+    )
+    for r in results:
+        found = f"top-1 {r.names[int(r.top5[0])]} {r.top5_scores[0]:.2f}" if r.task == "classify" else f"{len(r)} found"
+        print(f"{r.path}: {found}")
+    if FLAGS.save_dir:
+        for i, r in enumerate(results):
+            stem = Path(r.path.split(":")[0]).stem if r.path else "image"
+            r.save(Path(FLAGS.save_dir) / f"{i:05d}_{stem}.jpg")
+        print(f"annotated images written to {FLAGS.save_dir}")
+    _write_json([r.to_dict() for r in results])
+
+
+def run_doctor() -> None:
+    from tftrt_yolo.environment import check_environment
+
+    report = check_environment()
+    print(report.format())
+    _write_json(report.to_dict())
+
+
+COMMANDS = {"convert": run_convert, "predict": run_predict, "doctor": run_doctor}
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) != 2 or argv[1] not in tftrt_flags.COMMANDS:
+        raise app.UsageError(f"usage: tftrt-yolo {{{'|'.join(tftrt_flags.COMMANDS)}}} [--flags]; see --help")
+    try:
+        COMMANDS[argv[1]]()
+    except TftrtYoloError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices drown the output
+    tftrt_flags.define_flags()
+    app.run(main)

@@ -1,0 +1,1 @@
+"""TensorFlow graph pieces of the end-to-end model: pre-processing, NMS, post-processing."""

@@ -1,0 +1,133 @@
+"""load() and the Keras-style model: predict on paths, folders, videos, arrays or tf.data."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+
+from tftrt_yolo import sources
+from tftrt_yolo.errors import InputError
+from tftrt_yolo.metadata import read_metadata
+from tftrt_yolo.results import Result, from_outputs
+from tftrt_yolo.tasks import PREDICT_DEFAULTS as DEFAULTS
+
+
+def load(model_dir: str | Path) -> "YoloModel":
+    """Load a SavedModel folder written by `tftrt_yolo.convert`."""
+    return YoloModel(model_dir)
+
+
+class YoloModel:
+    """A converted model: `predict(x)` / `model(x)` return one `Result` per image."""
+
+    def __init__(self, model_dir: str | Path):
+        import tensorflow as tf
+
+        self.path = Path(model_dir)
+        self.metadata = read_metadata(self.path)
+        self._saved_model = tf.saved_model.load(str(self.path))
+        self._serve = self._saved_model.signatures["serving_default"]
+
+    task = property(lambda self: self.metadata.info.task)
+    names = property(lambda self: self.metadata.info.names)
+    imgsz = property(lambda self: self.metadata.info.imgsz)
+    batch = property(lambda self: self.metadata.batch)
+
+    def predict_encoded(self, encoded: list[bytes], *, conf: float, iou: float, max_det: int) -> dict:
+        """One call of the serving signature on encoded images; outputs as numpy."""
+        import tensorflow as tf
+
+        outputs = self._serve(
+            images=tf.constant(encoded, tf.string),
+            conf=tf.constant(conf, tf.float32),
+            iou=tf.constant(iou, tf.float32),
+            max_det=tf.constant(max_det, tf.int32),
+        )
+        return {k: v.numpy() for k, v in outputs.items()}
+
+    def predict(
+        self,
+        x,
+        batch_size: int | None = None,
+        conf: float = DEFAULTS["conf"],
+        iou: float = DEFAULTS["iou"],
+        max_det: int = DEFAULTS["max_det"],
+        verbose: bool | str = "auto",
+    ) -> list[Result]:
+        """Results for every image in `x` (path, paths, folder, glob, video, BGR array(s), tf.data.Dataset)."""
+        batch_size = self.batch if batch_size is None else batch_size
+        if not isinstance(batch_size, int) or not 1 <= batch_size <= self.batch:
+            raise InputError(f"batch_size must be between 1 and {self.batch} (the batch this model was converted for)")
+        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+            raise InputError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
+        if not isinstance(max_det, int) or max_det < 1:
+            raise InputError(f"max_det must be a positive integer, got {max_det!r}")
+        total = sources.count(x)
+        items = sources.iterate(x)
+        bar = None
+        if verbose is True or (verbose == "auto" and (total is None or total > batch_size)):
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, desc="predict", unit="img", leave=False)
+        results = []
+        try:
+            while batch := list(itertools.islice(items, batch_size)):
+                outputs = self._run_batch(batch, conf, iou, max_det)
+                results.extend(from_outputs(outputs, self.task, self.names, batch))
+                if bar is not None:
+                    bar.update(len(batch))
+        finally:
+            if bar is not None:
+                bar.close()
+        if not results:
+            raise InputError("no images to predict on: the source is empty")
+        return results
+
+    def __call__(self, x, **kwargs) -> list[Result]:
+        return self.predict(x, verbose=False, **kwargs)
+
+    def _run_batch(self, batch, conf, iou, max_det) -> dict:
+        import tensorflow as tf
+
+        try:
+            return self.predict_encoded([encoded for _, encoded in batch], conf=conf, iou=iou, max_det=max_det)
+        except tf.errors.InvalidArgumentError:
+            for name, encoded in batch:  # find which image the graph could not decode
+                try:
+                    tf.io.decode_image(encoded, channels=3, expand_animations=False)
+                except tf.errors.InvalidArgumentError:
+                    raise InputError(f"cannot decode image {name}: the file is corrupt or not an image") from None
+            raise
+
+    def summary(self, print_fn=None) -> str:
+        """A description of the model (task, classes, shapes, backend, conversion report)."""
+        m, info = self.metadata, self.metadata.info
+        lines = [
+            f"tftrt_yolo model {self.path}",
+            f"  task        {info.task} ({len(info.names)} classes: {_preview(info.names)})",
+            f"  input       encoded images, letterboxed in-graph to {info.imgsz}x{info.imgsz}"
+            if info.task != "classify"
+            else f"  input       encoded images, resized and centre-cropped in-graph to {info.imgsz}",
+            f"  batch       {'up to ' if m.dynamic else 'static '}{m.batch}",
+            f"  backend     {m.backend} {m.precision}",
+            f"  signatures  {', '.join(m.signatures)}",
+            f"  source      {info.source} (sha256 {info.source_sha256[:12]})",
+            f"  made with   {', '.join(f'{k} {v}' for k, v in sorted(m.versions.items()))}",
+        ]
+        if m.report:
+            from tftrt_yolo.report import ConversionReport
+
+            lines.append(ConversionReport.from_dict(m.report).format())
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+
+def _preview(names: dict, limit: int = 6) -> str:
+    shown = ", ".join(names[i] for i in sorted(names)[:limit])
+    return shown + (", ..." if len(names) > limit else "")
+
+
+__all__ = ["load", "YoloModel", "Result"]

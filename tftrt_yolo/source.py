@@ -1,0 +1,186 @@
+"""Read a YOLOv8 model (.pt, .yaml or Ultralytics .onnx) and export it to ONNX.
+
+The ONNX export always has a fixed image size (onnx2tf cannot convert a fully
+dynamic graph); a dynamic batch is kept dynamic.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+from tftrt_yolo.errors import ConversionError, InputError
+from tftrt_yolo.tasks import TASKS
+
+ONNX_OPSET = 17  # what onnx2tf 1.28 converts without surprises
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What the converted graph and `load` need to know about the source model."""
+
+    task: str
+    names: dict[int, str]
+    imgsz: int
+    stride: int
+    kpt_shape: tuple[int, int] | None
+    source: str
+    source_sha256: str
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["names"] = {str(k): v for k, v in self.names.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelInfo":
+        d = dict(d)
+        d["names"] = {int(k): v for k, v in d["names"].items()}
+        d["kpt_shape"] = tuple(d["kpt_shape"]) if d.get("kpt_shape") else None
+        return cls(**d)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resolve_model_path(model: str | Path) -> Path:
+    """The model file; a bare architecture name such as `yolov8n-seg.yaml` resolves to Ultralytics' own yaml."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    if path.suffix.lower() in (".yaml", ".yml") and path.name == str(model):
+        if _shipped_yaml(path.name).is_file():
+            return path  # Ultralytics reads the scale from the name
+    raise InputError(f"model file not found: {model} (pass a YOLOv8 .pt, model .yaml or Ultralytics .onnx)")
+
+
+def _shipped_yaml(name: str) -> Path:
+    from tftrt_yolo._ultralytics import ultralytics
+
+    scale_free = re.sub(r"^(yolov8)[nslmx]", r"\1", name)  # yolov8n-seg.yaml -> yolov8-seg.yaml
+    return Path(ultralytics.__file__).parent / "cfg" / "models" / "v8" / scale_free
+
+
+def source_checksum(path: Path) -> str:
+    """sha256 of the model file (of the shipped yaml plus the name, for a bare architecture name)."""
+    if path.is_file():
+        return sha256_file(path)
+    return hashlib.sha256(path.name.encode() + _shipped_yaml(path.name).read_bytes()).hexdigest()
+
+
+def export_onnx(model: str | Path, workdir: Path, *, imgsz: int, batch: int, dynamic: bool) -> tuple[Path, ModelInfo]:
+    """Write `workdir/model.onnx` for `model` and return it with the model's info."""
+    path = Path(model)
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth"):
+        return _export_ultralytics(_load_checkpoint(path, workdir), path, workdir, imgsz, batch, dynamic)
+    if suffix in (".yaml", ".yml"):
+        return _export_ultralytics(_build_from_yaml(path), path, workdir, imgsz, batch, dynamic)
+    if suffix == ".onnx":
+        return _prepare_onnx(path, workdir, imgsz, batch, dynamic)
+    raise InputError(f"unsupported model file {path.name}: expected a .pt checkpoint, a model .yaml or an .onnx export")
+
+
+def _load_checkpoint(path: Path, workdir: Path):
+    from tftrt_yolo._ultralytics import YOLO
+
+    local = workdir / "model.pt"  # Ultralytics exports next to the checkpoint: keep that inside workdir
+    shutil.copyfile(path, local)
+    try:
+        return YOLO(str(local))
+    except Exception as e:  # torch.load raises many types for truncated or foreign files
+        reason = str(e).split("\n")[0].replace(str(local), path.name)
+        raise InputError(
+            f"cannot read {path} as an Ultralytics YOLO checkpoint ({type(e).__name__}: {reason}); "
+            "pass a .pt saved by Ultralytics (model.save or training's best.pt)"
+        ) from None
+
+
+def _build_from_yaml(path: Path):
+    import torch
+
+    from tftrt_yolo._ultralytics import YOLO
+
+    torch.manual_seed(0)  # random init, but the same one every time
+    try:
+        return YOLO(str(path))
+    except Exception as e:
+        raise InputError(f"cannot build a YOLO model from {path} ({type(e).__name__}: {e})") from None
+
+
+def _export_ultralytics(yolo, path: Path, workdir: Path, imgsz: int, batch: int, dynamic: bool):
+    task = getattr(yolo, "task", None)
+    if task not in TASKS:
+        raise InputError(f"unsupported task {task!r} in {path}: tftrt_yolo converts YOLOv8 {', '.join(TASKS)} models")
+    net = yolo.model
+    if getattr(net, "end2end", False) or getattr(getattr(net, "model", [None])[-1], "end2end", False):
+        raise InputError(
+            f"{path} has an NMS-free (end-to-end) head (YOLOv10/YOLO26 style); tftrt_yolo converts YOLOv8-style heads"
+        )
+    net.pt_path = str(workdir / "model.pt")  # where the exporter writes model.onnx
+    try:
+        onnx_file = yolo.export(
+            format="onnx", imgsz=imgsz, batch=batch, dynamic=dynamic, simplify=True, opset=ONNX_OPSET, verbose=False
+        )
+    except Exception as e:
+        raise ConversionError(f"ONNX export of {path} failed: {type(e).__name__}: {e}") from e
+    onnx_path = Path(onnx_file)
+    if onnx_path != workdir / "model.onnx":
+        shutil.move(onnx_path, workdir / "model.onnx")
+    return _prepare_onnx(workdir / "model.onnx", workdir, imgsz, batch, dynamic, source=path)
+
+
+def _prepare_onnx(path: Path, workdir: Path, imgsz: int, batch: int, dynamic: bool, source: Path | None = None):
+    """Fix H and W (and a static batch), fold shapes, and read Ultralytics' metadata."""
+    import onnx
+    import onnxslim
+
+    try:
+        proto = onnx.load(str(path))
+    except Exception as e:
+        raise InputError(f"cannot read {path} as ONNX ({type(e).__name__}: {e})") from None
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if "task" not in meta or "names" not in meta:
+        raise InputError(f"{path} has no Ultralytics metadata (task, names): export it with `yolo export format=onnx`")
+    task = meta["task"]
+    if task not in TASKS:
+        raise InputError(f"unsupported task {task!r} in {path}: tftrt_yolo converts {', '.join(TASKS)} models")
+    if meta.get("end2end", "False") == "True" or ast.literal_eval(meta.get("args", "{}")).get("nms"):
+        raise InputError(f"{path} was exported with NMS inside; export it without `nms=True` so tftrt_yolo adds its own")
+    exported_imgsz = ast.literal_eval(meta.get("imgsz", f"[{imgsz}, {imgsz}]"))
+    if len(set(exported_imgsz)) != 1:
+        raise InputError(f"{path} has a non-square input {exported_imgsz}; export it with a square imgsz")
+    dims = proto.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4:
+        raise InputError(f"{path} input has rank {len(dims)}; a YOLO image model takes NCHW images")
+    if source is None:  # a user's ONNX: its own fixed sizes win over the arguments
+        if dims[2].dim_value:
+            imgsz = dims[2].dim_value
+        if dims[0].dim_value:
+            batch, dynamic = dims[0].dim_value, False
+    dims[2].dim_value, dims[3].dim_value = imgsz, imgsz
+    if not dynamic:
+        dims[0].dim_value = batch
+    proto = onnxslim.slim(proto)  # folds the anchor grid now that H and W are known
+    onnx.save(proto, str(workdir / "prepared.onnx"))
+    kpt = ast.literal_eval(meta["kpt_shape"]) if "kpt_shape" in meta else None
+    src = Path(source or path)
+    info = ModelInfo(
+        task=task,
+        names={int(k): str(v) for k, v in ast.literal_eval(meta["names"]).items()},
+        imgsz=int(imgsz),
+        stride=int(meta.get("stride", 32)),
+        kpt_shape=tuple(kpt) if kpt else None,
+        source=str(src.resolve()) if src.is_file() else src.name,
+        source_sha256=source_checksum(src),
+    )
+    return workdir / "prepared.onnx", info
