@@ -7,6 +7,7 @@ stderr and exit status 2, never a traceback.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -84,7 +85,48 @@ def run_doctor() -> None:
     _write_json(report.to_dict())
 
 
-COMMANDS = {"convert": run_convert, "predict": run_predict, "doctor": run_doctor}
+def _version_labels(specs: list[str] | None) -> dict:
+    """`LABEL=VERSION` (one model) or `NAME:LABEL=VERSION` items -> write_model_repository's labels."""
+    flat, nested = {}, {}
+    for spec in specs or []:
+        target, _, version = spec.partition("=")
+        name, _, label = target.rpartition(":")
+        if not label or not version.strip().isdigit():
+            raise app.UsageError(f"--version_labels takes LABEL=VERSION or NAME:LABEL=VERSION items, got {spec!r}")
+        (nested.setdefault(name, {}) if name else flat)[label] = int(version)
+    if flat and nested:
+        raise app.UsageError("--version_labels: name every model (NAME:LABEL=VERSION) or none")
+    return nested or flat
+
+
+def run_serve_config() -> None:
+    _require("serve-config", "models", "repo")
+    from tftrt_yolo import serving
+
+    repo = serving.write_model_repository(
+        FLAGS.models,
+        FLAGS.repo,
+        names=[FLAGS.name] * len(FLAGS.models) if FLAGS.name else None,
+        version_policy=FLAGS.version_policy,
+        labels=_version_labels(FLAGS.version_labels),
+        batching=FLAGS.batching,
+        warmup=FLAGS.warmup,
+        serving_root=FLAGS.serving_root or None,
+    )
+    config = serving.read_model_config(repo / serving.CONFIG_FILE)
+    print(f"TensorFlow Serving model repository written to {repo}")
+    for entry in config.model_config_list.config:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(entry.version_labels.items()))
+        print(f"  {entry.name}: {entry.base_path} ({entry.model_version_policy.WhichOneof('policy_choice')}"
+              f"{'; ' + labels if labels else ''})")
+    if FLAGS.batching and not serving.repository_batchable(repo):
+        print(f"note: {serving.BATCHING_FILE} is written but server-side batching stays off: the models' "
+              "signatures take scalar conf/iou/max_det, which TensorFlow Serving cannot batch (see the file's header)")
+    print("serve it with:")
+    print(serving.serve_command(repo))
+
+
+COMMANDS = {"convert": run_convert, "predict": run_predict, "doctor": run_doctor, "serve-config": run_serve_config}
 
 
 def main(argv: list[str]) -> None:
@@ -99,5 +141,7 @@ def main(argv: list[str]) -> None:
 
 def run() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices drown the output
+    logging.basicConfig(format="%(message)s")
+    logging.getLogger("tftrt_yolo").setLevel(logging.INFO)
     tftrt_flags.define_flags()
     app.run(main)

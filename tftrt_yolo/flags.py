@@ -19,7 +19,7 @@ def define_flags() -> None:
     flags.DEFINE_list("source", None, "predict: images, folders, globs or videos, comma-separated.")
     flags.DEFINE_string("data", None, "Dataset YAML (val, benchmark, INT8 calibration), an image folder or list.")
     # conversion
-    flags.DEFINE_integer("imgsz", 640, "Square input size the model is converted for (multiple of 32).")
+    flags.DEFINE_integer("imgsz", None, "Square input size (multiple of 32); default: the model's training size.")
     flags.DEFINE_integer("batch", None, "convert: largest batch (default 1); predict: images per call "
                          "(default: the model's batch); val: 1; benchmark: 8.")
     flags.DEFINE_boolean("dynamic", None, "Accept any batch up to --batch without padding (default: on for int8).")
@@ -45,3 +45,12 @@ def define_flags() -> None:
     flags.DEFINE_list("precisions", ["fp32", "fp16", "int8"], "benchmark: TensorRT precisions to measure.")
     flags.DEFINE_list("models", None, "serve-config: SavedModel folders to put in the repository.")
     flags.DEFINE_string("repo", None, "serve-config: the TensorFlow Serving model repository to write.")
+    flags.DEFINE_enum("version_policy", "latest", ["latest", "all", "specific"],
+                      "serve-config: which versions the server loads (latest; all; specific: every version written).")
+    flags.DEFINE_list("version_labels", None, "serve-config: version labels, LABEL=VERSION (one model) or "
+                      "NAME:LABEL=VERSION, e.g. stable=1,canary=2 (labels need --version_policy=specific or all).")
+    flags.DEFINE_boolean("batching", True, "serve-config: write batching_parameters.txt for the models' batch.")
+    flags.DEFINE_boolean("warmup", True, "serve-config: write warmup requests so engines load with the model.")
+    flags.DEFINE_string("serving_root", "/models", "serve-config: where the server sees the repository "
+                        "(/models in the tensorflow/serving image; '' for this machine's path, for a local "
+                        "tensorflow_model_server).")

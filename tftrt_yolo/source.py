@@ -17,6 +17,7 @@ from tftrt_yolo.errors import ConversionError, InputError
 from tftrt_yolo.tasks import TASKS
 
 ONNX_OPSET = 17  # what onnx2tf 1.28 converts without surprises
+DEFAULT_IMGSZ = 640
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,9 +47,12 @@ class ModelInfo:
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e}") from e
     return digest.hexdigest()
 
 
@@ -77,8 +81,14 @@ def source_checksum(path: Path) -> str:
     return hashlib.sha256(path.name.encode() + _shipped_yaml(path.name).read_bytes()).hexdigest()
 
 
-def export_onnx(model: str | Path, workdir: Path, *, imgsz: int, batch: int, dynamic: bool) -> tuple[Path, ModelInfo]:
-    """Write `workdir/model.onnx` for `model` and return it with the model's info."""
+def export_onnx(
+    model: str | Path, workdir: Path, *, imgsz: int | None, batch: int, dynamic: bool
+) -> tuple[Path, ModelInfo]:
+    """Write `workdir/prepared.onnx` for `model` and return it with the model's info.
+
+    `imgsz=None` takes the size the model was trained at (what Ultralytics
+    predict uses), else 640.
+    """
     path = Path(model)
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth"):
@@ -117,7 +127,10 @@ def _build_from_yaml(path: Path):
         raise InputError(f"cannot build a YOLO model from {path} ({type(e).__name__}: {e})") from None
 
 
-def _export_ultralytics(yolo, path: Path, workdir: Path, imgsz: int, batch: int, dynamic: bool):
+def _export_ultralytics(yolo, path: Path, workdir: Path, imgsz: int | None, batch: int, dynamic: bool):
+    if imgsz is None:
+        trained = yolo.overrides.get("imgsz", DEFAULT_IMGSZ)
+        imgsz = int(trained if isinstance(trained, int) else max(trained))
     task = getattr(yolo, "task", None)
     if task not in TASKS:
         raise InputError(f"unsupported task {task!r} in {path}: tftrt_yolo converts YOLOv8 {', '.join(TASKS)} models")
@@ -139,7 +152,9 @@ def _export_ultralytics(yolo, path: Path, workdir: Path, imgsz: int, batch: int,
     return _prepare_onnx(workdir / "model.onnx", workdir, imgsz, batch, dynamic, source=path)
 
 
-def _prepare_onnx(path: Path, workdir: Path, imgsz: int, batch: int, dynamic: bool, source: Path | None = None):
+def _prepare_onnx(
+    path: Path, workdir: Path, imgsz: int | None, batch: int, dynamic: bool, source: Path | None = None
+):
     """Fix H and W (and a static batch), fold shapes, and read Ultralytics' metadata."""
     import onnx
     import onnxslim
@@ -156,9 +171,10 @@ def _prepare_onnx(path: Path, workdir: Path, imgsz: int, batch: int, dynamic: bo
         raise InputError(f"unsupported task {task!r} in {path}: tftrt_yolo converts {', '.join(TASKS)} models")
     if meta.get("end2end", "False") == "True" or ast.literal_eval(meta.get("args", "{}")).get("nms"):
         raise InputError(f"{path} was exported with NMS inside; export it without `nms=True` so tftrt_yolo adds its own")
-    exported_imgsz = ast.literal_eval(meta.get("imgsz", f"[{imgsz}, {imgsz}]"))
+    exported_imgsz = ast.literal_eval(meta.get("imgsz", f"[{DEFAULT_IMGSZ}, {DEFAULT_IMGSZ}]"))
     if len(set(exported_imgsz)) != 1:
         raise InputError(f"{path} has a non-square input {exported_imgsz}; export it with a square imgsz")
+    imgsz = imgsz or exported_imgsz[0]
     dims = proto.graph.input[0].type.tensor_type.shape.dim
     if len(dims) != 4:
         raise InputError(f"{path} input has rank {len(dims)}; a YOLO image model takes NCHW images")

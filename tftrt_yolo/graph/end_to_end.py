@@ -48,6 +48,8 @@ class EndToEndModel(tf.Module):
                 n, self._batch, message=f"this model was converted for at most {self._batch} images per call"
             )
             floats = tf.pad(floats, [[0, self._batch - n], [0, 0], [0, 0], [0, 0]])
+            # the pad amount is data-dependent: restore the static shape TF-TRT needs to convert the first conv
+            floats = tf.reshape(floats, [self._batch, self._info.imgsz, self._info.imgsz, 3])
         outputs = [o[:n] for o in self._run_network(floats)]
         info, kwargs = self._info, dict(imgsz=self._info.imgsz, conf=conf, iou=iou, max_det=max_det)
         nc = len(info.names)
@@ -69,7 +71,8 @@ class EndToEndModel(tf.Module):
     @tf.function(input_signature=(tf.TensorSpec([None], tf.string, name="images"),) + _THRESHOLD_SPECS)
     def predict_encoded(self, images, conf, iou, max_det):
         def one(encoded):
-            image = decode(encoded)
+            # cast before taking the shape: TF-TRT would otherwise make an engine with a uint8 input
+            image = tf.cast(decode(encoded), tf.float32)
             return self._preprocess(image), tf.shape(image)[:2]
 
         size = self._info.imgsz
@@ -83,6 +86,7 @@ class EndToEndModel(tf.Module):
     @tf.function(input_signature=(tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"),) + _THRESHOLD_SPECS)
     def predict_images(self, images, conf, iou, max_det):
         size = self._info.imgsz
+        images = tf.cast(images, tf.float32)
         floats = tf.map_fn(self._preprocess, images, fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32))
         image_sizes = tf.tile(tf.shape(images)[1:3][None], [tf.shape(images)[0], 1])
         return self._forward(floats, image_sizes, conf, iou, max_det)

@@ -31,12 +31,12 @@ def letterbox_geometry(hw: tf.Tensor, size: int):
 
 def _resize_like_cv2(image: tf.Tensor, new_h, new_w) -> tf.Tensor:
     """Bilinear resize with uint8 rounding, as cv2.INTER_LINEAR gives (float32 out, 0..255)."""
-    resized = tf.image.resize(tf.cast(image, tf.float32), tf.stack([new_h, new_w]), method="bilinear")
+    resized = tf.image.resize(image, tf.stack([new_h, new_w]), method="bilinear")
     return tf.clip_by_value(tf.round(resized), 0.0, 255.0)
 
 
 def letterbox(image: tf.Tensor, size: int) -> tf.Tensor:
-    """uint8 [H, W, 3] -> float32 [size, size, 3] in [0, 1]."""
+    """float32 [H, W, 3] with uint8 values -> float32 [size, size, 3] in [0, 1]."""
     new_h, new_w, top, left = letterbox_geometry(tf.shape(image)[:2], size)
     resized = _resize_like_cv2(image, new_h, new_w)
     padded = tf.pad(
@@ -51,7 +51,7 @@ def resize_and_crop(image: tf.Tensor, size: int) -> tf.Tensor:
     short = tf.minimum(hw[0], hw[1])
     # torchvision.transforms.Resize(int) truncates the long side
     new_hw = tf.cast(tf.where(hw == short, tf.constant(size, tf.float64), tf.floor(size * hw / short)), tf.int32)
-    resized = tf.image.resize(tf.cast(image, tf.float32), new_hw, method="bilinear", antialias=True)
+    resized = tf.image.resize(image, new_hw, method="bilinear", antialias=True)
     resized = tf.clip_by_value(tf.round(resized), 0.0, 255.0)
     top = tf.cast(tf.round(tf.cast(new_hw[0] - size, tf.float64) / 2.0), tf.int32)
     left = tf.cast(tf.round(tf.cast(new_hw[1] - size, tf.float64) / 2.0), tf.int32)

@@ -1,0 +1,184 @@
+"""convert(): metadata, signatures, batching, XLA, and clear errors that leave nothing behind."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import tensorflow as tf
+import torch
+from conftest import REAL_PHOTOS
+
+import tftrt_yolo
+from tftrt_yolo.demo import demo_model
+from tftrt_yolo.errors import InputError
+from tftrt_yolo.metadata import read_metadata
+from tftrt_yolo.source import sha256_file
+from tftrt_yolo.tasks import SPECS, TASKS
+
+
+def model_folders(root):
+    """Every file under root (a failed conversion must leave none)."""
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_signatures_and_metadata(task, converted):
+    path = converted(task)
+    meta = read_metadata(path)
+    assert meta.info.task == task
+    assert meta.info.source_sha256 == sha256_file(demo_model(task))
+    assert meta.batch == 2 and meta.dynamic is False and meta.backend == "tensorflow"
+    assert {"tensorflow", "ultralytics", "onnx2tf"} <= set(meta.versions)
+    assert meta.info.names == tftrt_yolo._ultralytics.YOLO(str(demo_model(task))).names
+    loaded = tf.saved_model.load(str(path))
+    assert set(loaded.signatures) == {"serving_default", "predict_images"}
+    serve = loaded.signatures["serving_default"]
+    inputs = serve.structured_input_signature[1]
+    assert inputs["images"].dtype == tf.string and inputs["images"].shape.as_list() == [None]
+    assert {"conf", "iou", "max_det"} <= set(inputs)
+    assert set(serve.structured_outputs) == set(SPECS[task].outputs) | {"image_sizes"}
+    assert path.parent.name == f"{task}-0" and path.name == "1"  # TensorFlow Serving layout
+
+
+@pytest.mark.slow
+def test_image_tensor_signature_matches_encoded(loaded):
+    model = loaded("detect")
+    encoded = [p.read_bytes() for p in REAL_PHOTOS]
+    saved = tf.saved_model.load(str(model.path))
+    thresholds = dict(conf=tf.constant(0.25), iou=tf.constant(0.7), max_det=tf.constant(300))
+    by_bytes = saved.signatures["serving_default"](images=tf.constant(encoded[:1]), **thresholds)
+    rgb = tf.io.decode_image(encoded[0], channels=3)[None]
+    by_tensor = saved.signatures["predict_images"](images=rgb, **thresholds)
+    for key in ("boxes", "scores", "classes", "num_detections", "image_sizes"):
+        np.testing.assert_allclose(by_bytes[key].numpy(), by_tensor[key].numpy(), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_static_batch_pads_and_refuses_larger_batches(loaded, demo_images):
+    model = loaded("detect")  # batch 2, static
+    images = [p.read_bytes() for p in demo_images("detect", 3)]
+    one = model.predict_encoded(images[:1], conf=0.25, iou=0.7, max_det=300)
+    two = model.predict_encoded(images[:2], conf=0.25, iou=0.7, max_det=300)
+    n = one["num_detections"][0]
+    np.testing.assert_allclose(one["boxes"][0, :n], two["boxes"][0, :n], atol=1e-3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 2 images"):
+        model.predict_encoded(images, conf=0.25, iou=0.7, max_det=300)
+    with pytest.raises(InputError, match="between 1 and 2"):
+        model.predict(str(demo_images("detect", 1)[0]), batch_size=3)
+
+
+@pytest.mark.slow
+def test_dynamic_batch_and_xla_give_the_same_detections(converted, loaded, demo_images):
+    paths = [str(p) for p in demo_images("detect", 4)]
+    reference = loaded("detect").predict(paths, verbose=False)
+    dynamic = tftrt_yolo.load(converted("detect", batch=4, dynamic=True))
+    assert dynamic.metadata.dynamic and dynamic.batch == 4
+    xla_dir = converted("detect", backend="xla")
+    xla = tftrt_yolo.load(xla_dir)
+    graph = (xla_dir / "saved_model.pb").read_bytes()
+    assert b"_XlaMustCompile" in graph  # the network function is compiled with XLA when run
+    for other in (dynamic.predict(paths, batch_size=3, verbose=False), xla.predict(paths, verbose=False)):
+        for a, b in zip(reference, other):
+            assert len(a) == len(b)
+            np.testing.assert_allclose(a.boxes, b.boxes, atol=0.05)
+            np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(imgsz=100), "multiple of 32"),
+        (dict(batch=0), "positive integer"),
+        (dict(backend="onnx"), "unsupported backend"),
+        (dict(precision="int4"), "unsupported precision"),
+        (dict(precision="fp16"), "backend='tensorrt'"),
+        (dict(version=0), "version must be"),
+    ],
+)
+def test_bad_arguments_fail_before_any_work(kwargs, message, tmp_path):
+    with pytest.raises(InputError, match=message):
+        tftrt_yolo.convert(demo_model("detect"), output=tmp_path / "out", verbose=False, **kwargs)
+    assert model_folders(tmp_path / "out") == []
+
+
+def test_bad_model_files(tmp_path):
+    out = tmp_path / "out"
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(demo_model("detect").read_bytes()[:5000])
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    not_onnx = tmp_path / "model.onnx"
+    not_onnx.write_bytes(b"not a protobuf at all")
+    cases = {
+        tmp_path / "missing.pt": "not found",
+        truncated: "cannot read .*truncated.pt as an Ultralytics YOLO checkpoint",
+        foreign: "cannot read .*foreign.pt as an Ultralytics YOLO checkpoint",
+        not_onnx: "cannot read .* as ONNX",
+        tmp_path / "weights.h5": "not found",
+    }
+    (tmp_path / "weights.h5").write_bytes(b"x")
+    cases[tmp_path / "weights.h5"] = "unsupported model file"
+    for path, message in cases.items():
+        with pytest.raises(InputError, match=message):
+            tftrt_yolo.convert(path, output=out, verbose=False)
+    assert model_folders(out) == []
+
+
+def test_unsupported_task_and_foreign_onnx(tmp_path):
+    proto = onnx.helper.make_model(
+        onnx.helper.make_graph(
+            [onnx.helper.make_node("Identity", ["images"], ["out"])],
+            "g",
+            [onnx.helper.make_tensor_value_info("images", onnx.TensorProto.FLOAT, [1, 3, 64, 64])],
+            [onnx.helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, [1, 3, 64, 64])],
+        )
+    )
+    onnx.save(proto, tmp_path / "plain.onnx")
+    with pytest.raises(InputError, match="no Ultralytics metadata"):
+        tftrt_yolo.convert(tmp_path / "plain.onnx", output=tmp_path / "out", verbose=False)
+    onnx.helper.set_model_props(proto, {"task": "depth", "names": "{0: 'a'}"})
+    onnx.save(proto, tmp_path / "depth.onnx")
+    with pytest.raises(InputError, match="unsupported task 'depth'"):
+        tftrt_yolo.convert(tmp_path / "depth.onnx", output=tmp_path / "out", verbose=False)
+    assert model_folders(tmp_path / "out") == []
+
+
+@pytest.mark.slow
+def test_segment_needs_a_static_batch(tmp_path):
+    with pytest.raises(InputError, match="static batch"):
+        tftrt_yolo.convert(demo_model("segment"), dynamic=True, output=tmp_path / "out", verbose=False)
+    assert model_folders(tmp_path / "out") == []
+
+
+@pytest.mark.slow
+def test_interrupted_conversion_leaves_nothing(tmp_path, monkeypatch):
+    import tftrt_yolo.graph.end_to_end as end_to_end
+
+    real = end_to_end.build_and_save
+
+    def save_then_interrupt(network_dir, output_dir, *args, **kwargs):
+        real(network_dir, output_dir, *args, **kwargs)  # a complete SavedModel is on disk, in staging
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(end_to_end, "build_and_save", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        tftrt_yolo.convert("yolov8n.yaml", output=tmp_path / "out", verbose=False)
+    assert model_folders(tmp_path / "out") == []
+
+
+@pytest.mark.slow
+def test_onnx_and_yaml_sources(tmp_path):
+    from tftrt_yolo._ultralytics import YOLO
+
+    checkpoint = tmp_path / "exported.pt"  # Ultralytics writes the .onnx next to the checkpoint
+    checkpoint.write_bytes(demo_model("detect").read_bytes())
+    target = Path(YOLO(str(checkpoint)).export(format="onnx", imgsz=320, dynamic=True, verbose=False))
+    path = tftrt_yolo.convert(target, output=tmp_path / "out", verbose=False)
+    meta = read_metadata(path)
+    assert meta.info.imgsz == 320 and meta.info.task == "detect"
+    assert json.loads((path / "assets.extra" / "tftrt_yolo.json").read_text())["info"]["source"] == str(target)
+    second = tftrt_yolo.convert(target, output=tmp_path / "out", verbose=False)
+    assert second.name == "2"  # the next version in the same model folder
