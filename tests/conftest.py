@@ -54,7 +54,7 @@ def demo_images():
     from tftrt_yolo.demo import demo_data
 
     def images(task, n=4):
-        root = demo_data(task)
+        root = demo_data(task, val_only=True)
         folder = root / "val" if task == "classify" else root.parent / "images" / "val"
         files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".png"})
         return files[:n]

@@ -77,8 +77,8 @@ def test_build_inputs_static_batch_is_exactly_max_batch(image_paths):
     tensors = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
     assert tensors["images"].dtype == tf.string and tensors["images"].shape == (4,)
     assert (tensors["conf"].dtype, tensors["iou"].dtype, tensors["max_det"].dtype) == (tf.float32, tf.float32, tf.int32)
-    assert tensors["conf"].shape == tensors["iou"].shape == tensors["max_det"].shape == ()
-    assert float(batch["conf"]) == 0.25 and float(batch["iou"]) == pytest.approx(0.7) and int(batch["max_det"]) == 300
+    assert tensors["conf"].shape == tensors["iou"].shape == tensors["max_det"].shape == (4,)  # one per image
+    assert (batch["conf"] == 0.25).all() and np.allclose(batch["iou"], 0.7) and (batch["max_det"] == 300).all()
 
 
 def test_build_inputs_dynamic_batch_covers_every_size(image_paths):

@@ -119,14 +119,62 @@ def run_serve_config() -> None:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(entry.version_labels.items()))
         print(f"  {entry.name}: {entry.base_path} ({entry.model_version_policy.WhichOneof('policy_choice')}"
               f"{'; ' + labels if labels else ''})")
-    if FLAGS.batching and not serving.repository_batchable(repo):
-        print(f"note: {serving.BATCHING_FILE} is written but server-side batching stays off: the models' "
-              "signatures take scalar conf/iou/max_det, which TensorFlow Serving cannot batch (see the file's header)")
     print("serve it with:")
     print(serving.serve_command(repo))
 
 
-COMMANDS = {"convert": run_convert, "predict": run_predict, "doctor": run_doctor, "serve-config": run_serve_config}
+def run_val() -> None:
+    _require("val", "model")
+    from tftrt_yolo.validate import format_result, val
+
+    result = val(
+        FLAGS.model,
+        FLAGS.data,
+        batch=FLAGS.batch,
+        imgsz=FLAGS.imgsz,
+        conf=FLAGS.conf if FLAGS["conf"].present else None,  # val's default is 0.001 (obb 0.01), not predict's
+        iou=FLAGS.iou,
+        max_det=FLAGS.max_det,
+        limit=FLAGS.val_images,
+        verbose=True,
+    )
+    print(format_result(result))
+    _write_json(result)
+
+
+def run_benchmark() -> None:
+    _require("benchmark", "model")
+    from tftrt_yolo.benchmark import benchmark
+
+    table = benchmark(
+        FLAGS.model,
+        precisions=FLAGS.precisions or (),
+        batch=FLAGS.batch or 8,
+        data=FLAGS.data,
+        imgsz=FLAGS.imgsz,
+        warmup=FLAGS.warmup_iterations,
+        iterations=FLAGS.iterations,
+        val_images=FLAGS.val_images,
+        verbose=True,
+    )
+    print(table.to_markdown())
+    if FLAGS.markdown:
+        Path(FLAGS.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(FLAGS.markdown).write_text(table.to_markdown())
+        print(f"Markdown written to {FLAGS.markdown}")
+    if FLAGS.plot:
+        print(f"plot written to {table.plot(FLAGS.plot)}")
+    _write_json(table.to_dict())
+
+
+COMMANDS = {
+    "convert": run_convert,
+    "predict": run_predict,
+    "val": run_val,
+    "benchmark": run_benchmark,
+    "doctor": run_doctor,
+    "serve-config": run_serve_config,
+}
 
 
 def main(argv: list[str]) -> None:

@@ -200,7 +200,7 @@ def _data_images(data, task: str, needed: bool) -> list[Path]:
             "not on your images; pass data= (a dataset YAML, folder or image list) for your model",
             stacklevel=3,
         )
-        data = demo_data(task)
+        data = demo_data(task, val_only=True)
     return collect_calibration_images(data, task)
 
 

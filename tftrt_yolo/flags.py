@@ -43,6 +43,10 @@ def define_flags() -> None:
     flags.DEFINE_string("markdown", None, "benchmark: write the table as Markdown to this file.")
     flags.DEFINE_string("plot", None, "benchmark: write a PNG plot to this file.")
     flags.DEFINE_list("precisions", ["fp32", "fp16", "int8"], "benchmark: TensorRT precisions to measure.")
+    flags.DEFINE_integer("iterations", 10, "benchmark: timed calls per timing (after the warm-up calls).")
+    flags.DEFINE_integer("warmup_iterations", 3, "benchmark: untimed warm-up calls before each timing.")
+    flags.DEFINE_integer("val_images", None, "val/benchmark: score only the first N val images (default: all; "
+                         "benchmark: 0 skips accuracy).")
     flags.DEFINE_list("models", None, "serve-config: SavedModel folders to put in the repository.")
     flags.DEFINE_string("repo", None, "serve-config: the TensorFlow Serving model repository to write.")
     flags.DEFINE_enum("version_policy", "latest", ["latest", "all", "specific"],

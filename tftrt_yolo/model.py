@@ -11,6 +11,7 @@ from tftrt_yolo.errors import InputError
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.results import Result, from_outputs
 from tftrt_yolo.tasks import PREDICT_DEFAULTS as DEFAULTS
+from tftrt_yolo.tasks import check_thresholds, threshold_inputs
 
 
 def load(model_dir: str | Path) -> "YoloModel":
@@ -38,12 +39,8 @@ class YoloModel:
         """One call of the serving signature on encoded images; outputs as numpy."""
         import tensorflow as tf
 
-        outputs = self._serve(
-            images=tf.constant(encoded, tf.string),
-            conf=tf.constant(conf, tf.float32),
-            iou=tf.constant(iou, tf.float32),
-            max_det=tf.constant(max_det, tf.int32),
-        )
+        thresholds = threshold_inputs(len(encoded), conf, iou, max_det)
+        outputs = self._serve(images=tf.constant(encoded, tf.string), **thresholds)
         return {k: v.numpy() for k, v in outputs.items()}
 
     def predict(
@@ -59,10 +56,7 @@ class YoloModel:
         batch_size = self.batch if batch_size is None else batch_size
         if not isinstance(batch_size, int) or not 1 <= batch_size <= self.batch:
             raise InputError(f"batch_size must be between 1 and {self.batch} (the batch this model was converted for)")
-        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
-            raise InputError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
-        if not isinstance(max_det, int) or max_det < 1:
-            raise InputError(f"max_det must be a positive integer, got {max_det!r}")
+        check_thresholds(conf, iou, max_det)
         total = sources.count(x)
         items = sources.iterate(x)
         bar = None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from tftrt_yolo.errors import InputError
 
 TASKS = ("detect", "segment", "classify", "pose", "obb")
@@ -43,3 +45,20 @@ def task_spec(task: str) -> TaskSpec:
         raise InputError(
             f"unsupported task {task!r}: tftrt_yolo converts YOLOv8 models for {', '.join(TASKS)}"
         ) from None
+
+
+def check_thresholds(conf, iou, max_det) -> None:
+    if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+        raise InputError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
+    if not isinstance(max_det, (int, np.integer)) or isinstance(max_det, bool) or max_det < 1:
+        raise InputError(f"max_det must be a positive integer, got {max_det!r}")
+
+
+def threshold_inputs(n: int, conf, iou, max_det) -> dict:
+    """The signature's per-image threshold inputs ([N] each, so TF Serving can batch requests)."""
+    check_thresholds(conf, iou, max_det)
+    return {
+        "conf": np.full(n, conf, np.float32),
+        "iou": np.full(n, iou, np.float32),
+        "max_det": np.full(n, max_det, np.int32),
+    }

@@ -28,6 +28,7 @@ from absl import logging
 from tftrt_yolo.environment import EnvironmentReport, require_tftrt
 from tftrt_yolo.errors import ConversionError, InputError
 from tftrt_yolo.source import sha256_file
+from tftrt_yolo.tasks import threshold_inputs
 
 PRECISIONS = ("fp32", "fp16", "int8")  # -> trt.TrtPrecisionMode.FP32 / FP16 / INT8
 # TF-TRT 2.17's strategies, less the deprecated "ImplicitBatchModeCompatible".
@@ -178,12 +179,9 @@ def calibration_input_fn(
 
 
 def _inputs(items, conf, iou, max_det) -> dict:
-    return {
-        "images": np.array([_encoded(x) for x in items], dtype=object),
-        "conf": np.float32(conf),
-        "iou": np.float32(iou),
-        "max_det": np.int32(max_det),
-    }
+    return {"images": np.array([_encoded(x) for x in items], dtype=object)} | threshold_inputs(
+        len(items), conf, iou, max_det
+    )
 
 
 def _encoded(item) -> bytes:

@@ -4,8 +4,9 @@ It wraps the network that onnx2tf wrote (float32 NHWC in [0, 1]) between the
 in-graph pre-processing and post-processing, and exposes two signatures:
 
 - `serving_default`: `images` (string [N], JPEG/PNG/BMP bytes, any sizes),
-  `conf`, `iou`, `max_det` -- what TensorFlow Serving clients send, and the
-  signature that TF-TRT converts (its `save()` keeps only one);
+  `conf`, `iou`, `max_det` ([N] each, one per image) -- what TensorFlow
+  Serving clients send, and the signature that TF-TRT converts (its `save()`
+  keeps only one);
 - `predict_images`: `images` (uint8 [N, H, W, 3] RGB), `conf`, `iou`, `max_det`.
 
 A static-batch network of batch B takes any N <= B (the batch is zero-padded).
@@ -20,10 +21,11 @@ from tftrt_yolo.graph.preprocess import decode, preprocess_one
 from tftrt_yolo.source import ModelInfo
 from tftrt_yolo.tasks import task_spec
 
+# Per image ([N]), not scalars: TensorFlow Serving's batching concatenates every input along axis 0.
 _THRESHOLD_SPECS = (
-    tf.TensorSpec([], tf.float32, name="conf"),
-    tf.TensorSpec([], tf.float32, name="iou"),
-    tf.TensorSpec([], tf.int32, name="max_det"),
+    tf.TensorSpec([None], tf.float32, name="conf"),
+    tf.TensorSpec([None], tf.float32, name="iou"),
+    tf.TensorSpec([None], tf.int32, name="max_det"),
 )
 
 

@@ -15,21 +15,26 @@ from tftrt_yolo.graph.preprocess import letterbox_geometry
 
 
 def _select(pred, nc, conf, iou, max_det, rotated):
-    """NMS over raw head output [N, 4+nc+extra, A] -> per-detection tensors [N, D, ...] and counts [N]."""
+    """NMS over raw head output [N, 4+nc+extra, A] with thresholds [N] -> per-detection tensors [N, D, ...]."""
     pred = tf.transpose(pred, [0, 2, 1])
     xywh, cls, extra = pred[..., :4], pred[..., 4 : 4 + nc], pred[..., 4 + nc :]
     scores = tf.reduce_max(cls, axis=-1)
     classes = tf.argmax(cls, axis=-1, output_type=tf.int32)
 
+    padded = tf.reduce_max(tf.concat([max_det, [1]], 0))  # every image's indices padded to the largest max_det
+
     def one_image(args):
-        xywh_i, extra_i, scores_i, classes_i = args
+        xywh_i, extra_i, scores_i, classes_i, conf_i, iou_i, max_det_i = args
         if rotated:
-            return nms.rotated_nms(tf.concat([xywh_i, extra_i[:, -1:]], -1), scores_i, classes_i, conf, iou, max_det)
-        return nms.greedy_nms(nms.xywh_to_xyxy(xywh_i), scores_i, classes_i, conf, iou, max_det)
+            rboxes = tf.concat([xywh_i, extra_i[:, -1:]], -1)
+            selected, count = nms.rotated_nms(rboxes, scores_i, classes_i, conf_i, iou_i, padded)
+        else:
+            selected, count = nms.greedy_nms(nms.xywh_to_xyxy(xywh_i), scores_i, classes_i, conf_i, iou_i, padded)
+        return selected, tf.minimum(count, max_det_i)
 
     selected, counts = tf.map_fn(
         one_image,
-        (xywh, extra, scores, classes),
+        (xywh, extra, scores, classes, conf, iou, max_det),
         fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)),
     )
     most = tf.reduce_max(tf.concat([counts, [0]], 0))
