@@ -26,10 +26,9 @@ def converted(tmp_path_factory):
     def convert_once(task, **kwargs):
         kwargs = {"batch": 2, **kwargs}
         key = (task, tuple(sorted(kwargs.items())))
-        if key not in cache:
-            cache[key] = tftrt_yolo.convert(
-                demo_model(task), output=root, name=f"{task}-{len(cache)}", verbose=False, **kwargs
-            )
+        if key not in cache:  # one model folder per set of arguments: "detect", "detect-backend=xla", ...
+            name = "-".join([task] + [f"{k}={v}" for k, v in key[1] if (k, v) != ("batch", 2)])
+            cache[key] = tftrt_yolo.convert(demo_model(task), output=root, name=name, verbose=False, **kwargs)
         return cache[key]
 
     return convert_once

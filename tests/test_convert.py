@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -40,7 +41,7 @@ def test_signatures_and_metadata(task, converted):
     assert inputs["images"].dtype == tf.string and inputs["images"].shape.as_list() == [None]
     assert {"conf", "iou", "max_det"} <= set(inputs)
     assert set(serve.structured_outputs) == set(SPECS[task].outputs) | {"image_sizes"}
-    assert path.parent.name == f"{task}-0" and path.name == "1"  # TensorFlow Serving layout
+    assert path.parent.name == task and path.name == "1"  # TensorFlow Serving layout: <name>/<version>
 
 
 @pytest.mark.slow
@@ -48,9 +49,9 @@ def test_image_tensor_signature_matches_encoded(loaded):
     model = loaded("detect")
     encoded = [p.read_bytes() for p in REAL_PHOTOS]
     saved = tf.saved_model.load(str(model.path))
-    thresholds = dict(conf=tf.constant(0.25), iou=tf.constant(0.7), max_det=tf.constant(300))
+    thresholds = dict(conf=tf.constant([0.25]), iou=tf.constant([0.7]), max_det=tf.constant([300]))
     by_bytes = saved.signatures["serving_default"](images=tf.constant(encoded[:1]), **thresholds)
-    rgb = tf.io.decode_image(encoded[0], channels=3)[None]
+    rgb = cv2.cvtColor(cv2.imread(str(REAL_PHOTOS[0])), cv2.COLOR_BGR2RGB)[None]  # the graph decodes JPEG as OpenCV does
     by_tensor = saved.signatures["predict_images"](images=rgb, **thresholds)
     for key in ("boxes", "scores", "classes", "num_detections", "image_sizes"):
         np.testing.assert_allclose(by_bytes[key].numpy(), by_tensor[key].numpy(), atol=1e-4)
@@ -180,5 +181,6 @@ def test_onnx_and_yaml_sources(tmp_path):
     meta = read_metadata(path)
     assert meta.info.imgsz == 320 and meta.info.task == "detect"
     assert json.loads((path / "assets.extra" / "tftrt_yolo.json").read_text())["info"]["source"] == str(target)
-    second = tftrt_yolo.convert(target, output=tmp_path / "out", verbose=False)
-    assert second.name == "2"  # the next version in the same model folder
+    assert tftrt_yolo.convert(target, output=tmp_path / "out", verbose=False) == path  # unchanged: reused
+    fresh = tftrt_yolo.convert(target, output=tmp_path / "out", recalibrate=True, verbose=False)
+    assert fresh.name == "2" and path.is_dir()  # forced: the next version in the same model folder

@@ -41,7 +41,7 @@ def letterboxed(bgr: np.ndarray, size: int) -> np.ndarray:
     return LetterBox(size, auto=False)(image=bgr) if size else bgr
 
 
-def test_images(task, demo_images, tmp_path):
+def parity_images(task, demo_images, tmp_path):
     paths = list(REAL_PHOTOS) + demo_images(task, 3)
     for seed in range(2):
         path = tmp_path / f"synthetic{seed}.png"
@@ -100,7 +100,7 @@ def compare(ours, ref, *, min_iou, conf_tol, task, strict):
 def test_same_letterboxed_input_matches_pytorch(task, loaded, demo_images, tmp_path):
     model = loaded(task)
     reference = YOLO(str(demo_model(task)))
-    paths = pre_letterboxed(test_images(task, demo_images, tmp_path), model.imgsz, task != "classify", tmp_path)
+    paths = pre_letterboxed(parity_images(task, demo_images, tmp_path), model.imgsz, task != "classify", tmp_path)
     ours = model.predict([str(p) for p in paths], conf=CONF, verbose=False)
     found = 0
     for path, result in zip(paths, ours):
@@ -115,9 +115,11 @@ def test_same_letterboxed_input_matches_pytorch(task, loaded, demo_images, tmp_p
 def test_end_to_end_from_files_matches_pytorch(task, loaded, demo_images, tmp_path):
     model = loaded(task)
     reference = YOLO(str(demo_model(task)))
-    paths = test_images(task, demo_images, tmp_path)
+    paths = parity_images(task, demo_images, tmp_path)
     ours = model.predict([str(p) for p in paths], conf=CONF, verbose=False)
     for path, result in zip(paths, ours):
-        ref = reference.predict(str(path), conf=CONF, imgsz=model.imgsz, verbose=False)[0]
+        # rect=False: PyTorch predict otherwise pads to the smallest stride multiple (640x480 for bus.jpg),
+        # where every fixed-shape export (ONNX, TensorRT, this SavedModel) takes the full square
+        ref = reference.predict(str(path), conf=CONF, imgsz=model.imgsz, rect=False, verbose=False)[0]
         assert result.orig_shape == ref.orig_shape
         compare(result, ultralytics_arrays(ref), min_iou=0.98, conf_tol=0.01, task=task, strict=False)

@@ -1,21 +1,31 @@
 """tftrt_yolo: Ultralytics YOLOv8 -> end-to-end TensorFlow SavedModels, TF-TRT and TensorFlow Serving."""
 
+from tftrt_yolo.benchmark import BenchmarkTable, benchmark
 from tftrt_yolo.convert import convert
+from tftrt_yolo.demo import demo_data, demo_model
+from tftrt_yolo.environment import check_environment
 from tftrt_yolo.errors import ConversionError, EnvironmentNotReady, InputError, TftrtYoloError
 from tftrt_yolo.model import YoloModel, load
 from tftrt_yolo.results import Result
 from tftrt_yolo.tasks import TASKS
+from tftrt_yolo.validate import val
 
 __version__ = "0.1.0"
 
 __all__ = [
     "TASKS",
+    "BenchmarkTable",
     "ConversionError",
     "EnvironmentNotReady",
     "InputError",
     "Result",
     "TftrtYoloError",
     "YoloModel",
+    "benchmark",
+    "check_environment",
     "convert",
+    "demo_data",
+    "demo_model",
     "load",
+    "val",
 ]

@@ -9,6 +9,7 @@ an error or an interrupt leaves no half-written model.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.metadata
 import logging
 import re
@@ -146,20 +147,6 @@ def convert(
         plain_dir = work / "plain" if backend == "tensorrt" else stage
         signatures = build_and_save(network_dir, plain_dir, info, batch=batch, dynamic=dynamic,
                                     jit_compile=backend == "xla")  # fmt: skip
-        accuracy = {}
-        if backend == "tensorrt":
-            steps.next(f"TF-TRT {precision}: convert, calibrate, build engines")
-            _run_tftrt(plain_dir, stage, precision, batch, dynamic, images, workspace, minimum_segment_size,
-                       max_cached_engines)  # fmt: skip
-            signatures = ("serving_default",)  # TF-TRT keeps only the signature it converted
-            if precision != "fp32":
-                steps.next("accuracy against fp32")
-                from tftrt_yolo.validate import accuracy_drop
-
-                accuracy = accuracy_drop(plain_dir, stage, data=data, max_drop=max_map_drop)
-        steps.next("report and metadata")
-        from tftrt_yolo.report import build_report
-
         metadata = ModelMetadata(
             info=info,
             batch=batch,
@@ -169,9 +156,27 @@ def convert(
             versions=package_versions(),
             signatures=signatures,
             cache_key=key,
-            report=build_report(stage).to_dict(),
-            accuracy=accuracy,
         )
+        if backend == "tensorrt":
+            steps.next(f"TF-TRT {precision}: convert, calibrate, build engines")
+            _run_tftrt(plain_dir, stage, precision, batch, dynamic, images, workspace, minimum_segment_size,
+                       max_cached_engines)  # fmt: skip
+            # TF-TRT keeps only the signature it converted
+            metadata = dataclasses.replace(metadata, signatures=("serving_default",))
+            if precision != "fp32":
+                steps.next("accuracy against fp32")
+                from tftrt_yolo.validate import accuracy_drop
+
+                # both models load like any other (the staged one gets its final metadata below)
+                write_metadata(plain_dir, dataclasses.replace(metadata, backend="tensorflow", precision="fp32",
+                                                              signatures=signatures))  # fmt: skip
+                write_metadata(stage, metadata)
+                accuracy = accuracy_drop(plain_dir, stage, data=data, max_drop=max_map_drop)
+                metadata = dataclasses.replace(metadata, accuracy=accuracy)
+        steps.next("report and metadata")
+        from tftrt_yolo.report import build_report
+
+        metadata = dataclasses.replace(metadata, report=build_report(stage).to_dict())
         write_metadata(stage, metadata)
         return publish(stage, model_root, version)
 

@@ -43,6 +43,13 @@ class YoloModel:
         outputs = self._serve(images=tf.constant(encoded, tf.string), **thresholds)
         return {k: v.numpy() for k, v in outputs.items()}
 
+    def run_network(self, images):
+        """The network alone, without pre- or post-processing: float32 [batch, imgsz, imgsz, 3] RGB in [0, 1]
+        -> its raw head outputs as tensors (for benchmarks; XLA models run it compiled)."""
+        if self.metadata.backend == "tensorrt":
+            raise InputError("a TF-TRT model holds its engines in the serving signature only; time predict instead")
+        return self._saved_model.run_network(images)
+
     def predict(
         self,
         x,

@@ -4,7 +4,7 @@ It wraps the network that onnx2tf wrote (float32 NHWC in [0, 1]) between the
 in-graph pre-processing and post-processing, and exposes two signatures:
 
 - `serving_default`: `images` (string [N], JPEG/PNG/BMP bytes, any sizes),
-  `conf`, `iou`, `max_det` ([N] each, one per image) -- what TensorFlow
+  `conf`, `iou`, `max_det` ([N] each, one per image, or [1] for all) -- what TensorFlow
   Serving clients send, and the signature that TF-TRT converts (its `save()`
   keeps only one);
 - `predict_images`: `images` (uint8 [N, H, W, 3] RGB), `conf`, `iou`, `max_det`.
@@ -37,7 +37,7 @@ class EndToEndModel(tf.Module):
         self._spec = task_spec(info.task)
         self._batch = None if dynamic else batch
         network_fn = network.signatures["serving_default"]
-        self._run_network = tf.function(
+        self.run_network = tf.function(
             lambda x: [network_fn(images=x)[f"output_{i}"] for i in range(self._spec.network_outputs)],
             jit_compile=jit_compile,
             autograph=False,
@@ -46,13 +46,15 @@ class EndToEndModel(tf.Module):
     def _forward(self, floats: tf.Tensor, image_sizes: tf.Tensor, conf, iou, max_det) -> dict:
         n = tf.shape(floats)[0]
         if self._batch is not None:
-            tf.debugging.assert_less_equal(
+            too_many = tf.debugging.assert_less_equal(
                 n, self._batch, message=f"this model was converted for at most {self._batch} images per call"
             )
-            floats = tf.pad(floats, [[0, self._batch - n], [0, 0], [0, 0], [0, 0]])
+            with tf.control_dependencies([too_many]):  # fail with that message, before the pad does
+                floats = tf.pad(floats, [[0, self._batch - n], [0, 0], [0, 0], [0, 0]])
             # the pad amount is data-dependent: restore the static shape TF-TRT needs to convert the first conv
             floats = tf.reshape(floats, [self._batch, self._info.imgsz, self._info.imgsz, 3])
-        outputs = [o[:n] for o in self._run_network(floats)]
+        outputs = [o[:n] for o in self.run_network(floats)]
+        conf, iou, max_det = (tf.broadcast_to(tf.reshape(t, [-1]), [n]) for t in (conf, iou, max_det))
         info, kwargs = self._info, dict(imgsz=self._info.imgsz, conf=conf, iou=iou, max_det=max_det)
         nc = len(info.names)
         if info.task == "classify":
