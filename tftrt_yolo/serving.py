@@ -581,7 +581,7 @@ def rest_predict_body(
     max_det: int = PREDICT_DEFAULTS["max_det"],
     signature_name: str = DEFAULT_SIGNATURE,
 ) -> dict:
-    """A REST `:predict` body in the columnar ("inputs") format: images as {"b64": ...}, scalar thresholds."""
+    """A REST `:predict` body in the columnar ("inputs") format: images as {"b64": ...}, thresholds per image."""
     if not images:
         raise InputError("no images to send")
     thresholds = threshold_inputs(len(images), conf, iou, max_det)
