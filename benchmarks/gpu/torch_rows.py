@@ -20,7 +20,6 @@ import platform
 import sys
 import time
 import traceback
-import types
 from pathlib import Path
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -30,22 +29,8 @@ os.environ.setdefault("MPLCONFIGDIR", "/tmp/mpl_cfg")
 
 import numpy as np  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
-_pkg = types.ModuleType("tftrt_yolo")  # skip tftrt_yolo/__init__.py (imports TensorFlow)
-_pkg.__path__ = [str(REPO / "tftrt_yolo")]
-sys.modules.setdefault("tftrt_yolo", _pkg)
-from tftrt_yolo.benchmark import Stats, time_calls  # noqa: E402
-
+from timing import BATCH, CONF, IOU, MAX_DET, REPO, TASKS, stats_dict, time_calls  # noqa: E402
 import torch  # noqa: E402
-
-TASKS = ("detect", "segment", "classify", "pose", "obb")
-CONF, IOU, MAX_DET, BATCH = 0.25, 0.7, 300, 8
-
-
-def stats_dict(s: Stats) -> dict:
-    d = {k: getattr(s, k) for k in ("mean", "min", "max", "trimmed_mean", "median", "p99", "iterations", "batch")}
-    d["images_per_second"] = s.images_per_second
-    return d
 
 
 def sync():
