@@ -20,6 +20,11 @@ def test_convert_default_model_then_predict(tmp_path, demo_images):
     model_dir = tmp_path / "models" / "yolov8n-detect-demo" / "1"
     assert f"SavedModel written to {model_dir}" in done.stdout
     assert "detect" in done.stdout  # the model summary
+    again = cli("convert", f"--output={tmp_path / 'models'}", "--batch=2")
+    assert again.returncode == 0 and f"SavedModel written to {model_dir}" in again.stdout  # unchanged: reused
+    fresh = cli("convert", f"--output={tmp_path / 'models'}", "--batch=2", "--recalibrate")
+    assert fresh.returncode == 0, fresh.stderr
+    assert f"SavedModel written to {model_dir.parent / '2'}" in fresh.stdout  # --recalibrate reaches convert()
     images = demo_images("detect", 3)
     out = tmp_path / "pred"
     done = cli(
