@@ -62,9 +62,10 @@ def _cv2_linear_taps(src, dst, clamp_weights: bool):
 def _resize_like_cv2(image: tf.Tensor, new_h, new_w) -> tf.Tensor:
     """cv2.resize(INTER_LINEAR) of a uint8-valued image, bit for bit (float32 out, 0..255).
 
-    OpenCV interpolates uint8 images in 11-bit fixed point (rows, then columns
+    OpenCV interpolates uint8 images in 11-bit fixed point (columns, then rows
     with its SIMD rounding) and switches to 2x2 averaging for an exact 2x
-    downscale; a float bilinear resize differs by one level on ~8% of pixels.
+    downscale; a float bilinear resize is one level off on about a tenth of the values
+    (benchmarks/results/cpu/preprocess.md).
     """
     pixels = tf.cast(image, tf.int32)
     h, w = tf.shape(pixels)[0], tf.shape(pixels)[1]
