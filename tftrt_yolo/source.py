@@ -152,6 +152,29 @@ def _export_ultralytics(yolo, path: Path, workdir: Path, imgsz: int | None, batc
     return _prepare_onnx(workdir / "model.onnx", workdir, imgsz, batch, dynamic, source=path)
 
 
+def read_onnx(path: Path):
+    """The ModelProto at `path`; InputError when it is not ONNX."""
+    import onnx
+
+    try:
+        return onnx.load(str(path))
+    except Exception as e:  # protobuf and onnx raise many types for foreign files
+        raise InputError(f"cannot read {path} as ONNX ({type(e).__name__}: {e})") from None
+
+
+def ultralytics_metadata(proto, path: Path) -> dict:
+    """The metadata Ultralytics writes into an ONNX export, with task, names {int: str}, kpt_shape (tuple or
+    None) and imgsz ([h, w]) parsed; InputError when it is missing (not an Ultralytics export)."""
+    meta = {p.key: p.value for p in proto.metadata_props}
+    if "task" not in meta or "names" not in meta:
+        raise InputError(f"{path} has no Ultralytics metadata (task, names): export it with `yolo export format=onnx`")
+    meta["names"] = {int(k): str(v) for k, v in ast.literal_eval(meta["names"]).items()}
+    kpt_shape = ast.literal_eval(meta["kpt_shape"]) if "kpt_shape" in meta else None
+    meta["kpt_shape"] = tuple(kpt_shape) if kpt_shape else None
+    meta["imgsz"] = ast.literal_eval(meta.get("imgsz", f"[{DEFAULT_IMGSZ}, {DEFAULT_IMGSZ}]"))
+    return meta
+
+
 def _prepare_onnx(
     path: Path, workdir: Path, imgsz: int | None, batch: int, dynamic: bool, source: Path | None = None
 ):
@@ -159,19 +182,14 @@ def _prepare_onnx(
     import onnx
     import onnxslim
 
-    try:
-        proto = onnx.load(str(path))
-    except Exception as e:
-        raise InputError(f"cannot read {path} as ONNX ({type(e).__name__}: {e})") from None
-    meta = {p.key: p.value for p in proto.metadata_props}
-    if "task" not in meta or "names" not in meta:
-        raise InputError(f"{path} has no Ultralytics metadata (task, names): export it with `yolo export format=onnx`")
+    proto = read_onnx(path)
+    meta = ultralytics_metadata(proto, path)
     task = meta["task"]
     if task not in TASKS:
         raise InputError(f"unsupported task {task!r} in {path}: tftrt_yolo converts {', '.join(TASKS)} models")
     if meta.get("end2end", "False") == "True" or ast.literal_eval(meta.get("args", "{}")).get("nms"):
         raise InputError(f"{path} was exported with NMS inside; export it without `nms=True` so tftrt_yolo adds its own")
-    exported_imgsz = ast.literal_eval(meta.get("imgsz", f"[{DEFAULT_IMGSZ}, {DEFAULT_IMGSZ}]"))
+    exported_imgsz = meta["imgsz"]
     if len(set(exported_imgsz)) != 1:
         raise InputError(f"{path} has a non-square input {exported_imgsz}; export it with a square imgsz")
     imgsz = imgsz or exported_imgsz[0]
@@ -188,14 +206,13 @@ def _prepare_onnx(
         dims[0].dim_value = batch
     proto = onnxslim.slim(proto)  # folds the anchor grid now that H and W are known
     onnx.save(proto, str(workdir / "prepared.onnx"))
-    kpt = ast.literal_eval(meta["kpt_shape"]) if "kpt_shape" in meta else None
     src = Path(source or path)
     info = ModelInfo(
         task=task,
-        names={int(k): str(v) for k, v in ast.literal_eval(meta["names"]).items()},
+        names=meta["names"],
         imgsz=int(imgsz),
         stride=int(meta.get("stride", 32)),
-        kpt_shape=tuple(kpt) if kpt else None,
+        kpt_shape=meta["kpt_shape"],
         source=str(src.resolve()) if src.is_file() else src.name,
         source_sha256=source_checksum(src),
     )

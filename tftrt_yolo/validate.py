@@ -101,49 +101,30 @@ class UltralyticsRunner:
             raise InputError(f"model file not found: {self.path}")
         self.kind = "onnx" if self.path.suffix.lower() == ".onnx" else "pytorch"
         self.backend = "onnxruntime" if self.kind == "onnx" else "pytorch"
+        if self.kind == "onnx":
+            from tftrt_yolo.source import read_onnx, ultralytics_metadata
+
+            proto = read_onnx(self.path)
+            meta = ultralytics_metadata(proto, self.path)
+            dims = proto.graph.input[0].type.tensor_type.shape.dim  # 0: dynamic
+            batch, size = (dims[0].dim_value, dims[2].dim_value) if len(dims) == 4 else (0, 0)
         try:
-            self.yolo = YOLO(str(self.path), task=self._onnx_task() if self.kind == "onnx" else None)
+            self.yolo = YOLO(str(self.path), task=meta["task"] if self.kind == "onnx" else None)
         except Exception as e:  # torch.load / onnx raise many types for foreign files
             raise InputError(f"cannot read {self.path} as an Ultralytics YOLO model ({type(e).__name__}: {e})") from None
         self.task = self.yolo.task
-        trained = None
         if self.kind == "pytorch":
             trained = (getattr(self.yolo, "ckpt", None) or {}).get("train_args", {}).get("imgsz")
             self.names = dict(self.yolo.names)
             self.kpt_shape = tuple(getattr(self.yolo.model, "kpt_shape", None) or ()) or None
             self.max_batch, self.static_batch = None, False
         else:
-            meta = self._onnx_meta()
-            trained = self._onnx_imgsz or (meta.get("imgsz") or [None])[0]
-            import ast
-
-            self.names = {int(k): v for k, v in ast.literal_eval(meta["names"]).items()}
-            self.kpt_shape = tuple(ast.literal_eval(meta["kpt_shape"])) if "kpt_shape" in meta else None
-            self.max_batch = self._onnx_batch or None
-            self.static_batch = bool(self._onnx_batch)
-        if self.kind == "onnx" and self._onnx_imgsz and imgsz and imgsz != self._onnx_imgsz:
-            raise InputError(f"{self.path} takes {self._onnx_imgsz}x{self._onnx_imgsz} images, not imgsz={imgsz}")
+            if size and imgsz and imgsz != size:
+                raise InputError(f"{self.path} takes {size}x{size} images, not imgsz={imgsz}")
+            trained = size or meta["imgsz"][0]
+            self.names, self.kpt_shape = meta["names"], meta["kpt_shape"]
+            self.max_batch, self.static_batch = batch or None, bool(batch)
         self.imgsz = int(imgsz or (trained if isinstance(trained, int) else 640))
-
-    def _onnx_meta(self) -> dict:
-        import ast
-
-        import onnx
-
-        proto = onnx.load(str(self.path), load_external_data=False)
-        meta = {p.key: p.value for p in proto.metadata_props}
-        dims = proto.graph.input[0].type.tensor_type.shape.dim
-        self._onnx_batch = dims[0].dim_value if len(dims) == 4 else 0
-        self._onnx_imgsz = dims[2].dim_value if len(dims) == 4 else 0
-        if "imgsz" in meta:
-            meta["imgsz"] = ast.literal_eval(meta["imgsz"])
-        return meta
-
-    def _onnx_task(self):
-        meta = self._onnx_meta()
-        if "task" not in meta or "names" not in meta:
-            raise InputError(f"{self.path} has no Ultralytics metadata (task, names): export it with `yolo export`")
-        return meta["task"]
 
     def predict_args(self, conf: float, iou: float, max_det: int, batch: int) -> dict:
         return dict(
