@@ -26,8 +26,8 @@ def converted(tmp_path_factory):
     def convert_once(task, **kwargs):
         kwargs = {"batch": 2, **kwargs}
         key = (task, tuple(sorted(kwargs.items())))
-        if key not in cache:  # one model folder per set of arguments: "detect", "detect-backend=xla", ...
-            name = "-".join([task] + [f"{k}={v}" for k, v in key[1] if (k, v) != ("batch", 2)])
+        if key not in cache:  # one model folder per set of arguments: "detect", "detect-backend_xla", ...
+            name = "-".join([task] + [f"{k}_{v}" for k, v in key[1] if (k, v) != ("batch", 2)])
             cache[key] = tftrt_yolo.convert(demo_model(task), output=root, name=name, verbose=False, **kwargs)
         return cache[key]
 
@@ -59,3 +59,23 @@ def demo_images():
         return files[:n]
 
     return images
+
+
+@pytest.fixture(scope="session")
+def network(tmp_path_factory):
+    """network(task, dynamic=False) -> (onnx2tf network SavedModel folder, ModelInfo) of the task's demo model
+    at batch 2 (what conversion makes before wrapping it; TF-TRT converts exactly this), made once."""
+    from tftrt_yolo.demo import demo_model
+    from tftrt_yolo.onnx_to_tf import onnx_to_saved_model
+    from tftrt_yolo.source import export_onnx
+
+    cache = {}
+
+    def make(task, dynamic=False):
+        if (task, dynamic) not in cache:
+            work = tmp_path_factory.mktemp(f"network-{task}-{'dynamic' if dynamic else 'static'}")
+            onnx_path, info = export_onnx(demo_model(task), work, imgsz=None, batch=2, dynamic=dynamic)
+            cache[task, dynamic] = onnx_to_saved_model(onnx_path, work / "network", work), info
+        return cache[task, dynamic]
+
+    return make

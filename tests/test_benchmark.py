@@ -129,9 +129,54 @@ def test_benchmark_needs_a_pt(tmp_path):
         benchmark(demo_model("detect"), precisions=("fp64",), verbose=False)
 
 
+def _bad_models(tmp_path) -> dict:
+    """Real files that are no YOLOv8 checkpoint, each with what its InputError must say."""
+    import torch
+
+    from tftrt_yolo._ultralytics import YOLO
+
+    (tmp_path / "folder.pt").mkdir()
+    torch.save({"model": torch.nn.Linear(2, 2)}, tmp_path / "module.pt")
+    torch.save(YOLO(str(demo_model("detect"))).model.state_dict(), tmp_path / "weights.pt")
+    return {
+        tmp_path / "nope.pt": "not found",
+        tmp_path / "folder.pt": "is a folder",
+        tmp_path / "module.pt": "holds a torch.nn.modules.linear.Linear, not an Ultralytics YOLO model",
+        tmp_path / "weights.pt": "holds a state_dict",
+    }
+
+
+def test_benchmark_refuses_what_is_no_checkpoint(tmp_path):
+    for path, message in _bad_models(tmp_path).items():
+        with pytest.raises(InputError, match=message):
+            benchmark(path, verbose=False)
+
+
 def test_cli_benchmark_reports_bad_model(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "tftrt_yolo", "benchmark", f"--model={tmp_path / 'missing.pt'}"],
-        capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300,
+    for path, message in _bad_models(tmp_path).items():
+        proc = subprocess.run(
+            [sys.executable, "-m", "tftrt_yolo", "benchmark", f"--model={path}"],
+            capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=300,
+        )
+        assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
+        assert message in proc.stderr, proc.stderr[-2000:]
+
+
+def test_device_scripts_time_with_numpy_alone():
+    """benchmarks/gpu/timing.py runs where cv2, TensorFlow, torch (and so tftrt_yolo's __init__) are missing."""
+    script = (
+        "import sys\n"
+        "class Missing:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in {'cv2', 'tensorflow', 'torch', 'ultralytics', 'tftrt_yolo', 'tqdm'}:\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Missing())\n"
+        "sys.path.insert(0, 'benchmarks/gpu')\n"
+        "import timing\n"
+        "s = timing.time_calls(lambda: None, warmup=1, iterations=4, batch=2)\n"
+        "print(sorted(timing.stats_dict(s)))\n"
     )
-    assert proc.returncode == 2 and "error:" in proc.stderr and "Traceback" not in proc.stderr
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=repo, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "images_per_second" in proc.stdout and "trimmed_mean" in proc.stdout

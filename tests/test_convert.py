@@ -95,7 +95,7 @@ def test_dynamic_batch_and_xla_give_the_same_detections(converted, loaded, demo_
         (dict(batch=0), "positive integer"),
         (dict(backend="onnx"), "unsupported backend"),
         (dict(precision="int4"), "unsupported precision"),
-        (dict(precision="fp16"), "backend='tensorrt'"),
+        (dict(backend="xla", precision="fp16"), "backend='tensorrt'"),
         (dict(version=0), "version must be"),
     ],
 )

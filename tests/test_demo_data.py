@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-os.environ.setdefault("YOLO_CONFIG_DIR", "/tmp/ycfg")
-os.environ.setdefault("MPLCONFIGDIR", "/tmp/mpl")
+import cv2
+import numpy as np
+import pytest
+import yaml
 
-from pathlib import Path  # noqa: E402
-
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import yaml  # noqa: E402
-
-from tftrt_yolo import demo  # noqa: E402
-from tftrt_yolo.data import synthetic  # noqa: E402
-from tftrt_yolo.data import (  # noqa: E402
+import tftrt_yolo._ultralytics  # noqa: F401 - Ultralytics offline, before the tests import it
+from tftrt_yolo import demo
+from tftrt_yolo.data import synthetic
+from tftrt_yolo.data import (
     FLIP_IDX,
     KPT_NAMES,
     TASKS,
     class_names,
     generate_dataset,
 )
-from tftrt_yolo.errors import InputError  # noqa: E402
+from tftrt_yolo.errors import InputError
 
 DET_TASKS = ("detect", "segment", "pose", "obb")
 

@@ -1,5 +1,5 @@
-"""The TF-TRT step: input generators, calibration data, cache keys, the fail-fast check,
-and (where TF-TRT is usable) real conversions of a small end-to-end model."""
+"""The TF-TRT step: network inputs for building and calibration, calibration data, cache keys, the
+fail-fast check, and (where TF-TRT is usable) real conversions of a small network."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from test_report import save_tiny_model
 from tftrt_yolo.environment import check_environment
 from tftrt_yolo.errors import EnvironmentNotReady, InputError
 from tftrt_yolo.report import build_report
@@ -27,12 +26,13 @@ from tftrt_yolo.tensorrt import (
     calibration_input_fn,
     collect_calibration_images,
     conversion_cache_key,
-    convert_with_tensorrt,
+    convert_network,
     diff_cache_keys,
+    encoded_image,
+    network_inputs,
 )
 
 ASSETS = Path(importlib.util.find_spec("ultralytics").submodule_search_locations[0]) / "assets"
-THRESHOLDS = {"conf": 0.25, "iou": 0.7, "max_det": 300}
 
 
 @pytest.fixture(scope="module")
@@ -67,79 +67,79 @@ def _batches(input_fn):
     return list(input_fn())
 
 
-# build_input_fn
+# network inputs: what engine building and INT8 calibration feed the network
+
+IMGSZ = 64
+
+
+def _preprocess(items):
+    return network_inputs(items, IMGSZ, letterboxed=True)
+
+
+def test_network_inputs_are_the_models_own_preprocessing(loaded, image_paths):
+    """The calibrator sees exactly what serving feeds the network: the SavedModel's own letterbox, bit for bit."""
+    model = loaded("detect")
+    files = [image_paths[0], image_paths[1], image_paths[4]]  # bus.jpg, a PNG, zidane.jpg
+    ours = network_inputs(files, model.imgsz, letterboxed=True)
+    served = model._saved_model.preprocess(tf.constant([p.read_bytes() for p in files])).numpy()
+    assert ours.shape == (3, model.imgsz, model.imgsz, 3) and ours.dtype == np.float32
+    np.testing.assert_array_equal(ours, served)
+
+
+def test_images_opencv_reads_but_tensorflow_does_not_are_read_like_ultralytics(tmp_path, pixels):
+    tiff = tmp_path / "img.tiff"
+    assert cv2.imwrite(str(tiff), pixels[0][..., ::-1])
+    decoded = tf.io.decode_image(encoded_image(tiff), channels=3).numpy()  # re-encoded losslessly
+    np.testing.assert_array_equal(decoded, pixels[0])
+    (tmp_path / "fake.jpg").write_text("not an image")
+    with pytest.raises(InputError, match="fake.jpg is not an image"):
+        encoded_image(tmp_path / "fake.jpg")
+    with pytest.raises(InputError, match="cannot read image"):
+        encoded_image(tmp_path / "gone.jpg")
 
 
 def test_build_inputs_static_batch_is_exactly_max_batch(image_paths):
-    (batch,) = _batches(build_input_fn(4, False, image_paths[:3], **THRESHOLDS))
-    assert batch["images"].shape == (4,) and batch["images"].dtype == object
-    assert list(batch["images"]) == [image_paths[i % 3].read_bytes() for i in range(4)]  # samples cycled
-    tensors = {k: tf.convert_to_tensor(v) for k, v in batch.items()}
-    assert tensors["images"].dtype == tf.string and tensors["images"].shape == (4,)
-    assert (tensors["conf"].dtype, tensors["iou"].dtype, tensors["max_det"].dtype) == (tf.float32, tf.float32, tf.int32)
-    assert tensors["conf"].shape == tensors["iou"].shape == tensors["max_det"].shape == (4,)  # one per image
-    assert (batch["conf"] == 0.25).all() and np.allclose(batch["iou"], 0.7) and (batch["max_det"] == 300).all()
+    samples = _preprocess(image_paths[:3])
+    (batch,) = _batches(build_input_fn(4, False, samples))
+    assert list(batch) == ["images"] and batch["images"].shape == (4, IMGSZ, IMGSZ, 3)
+    np.testing.assert_array_equal(batch["images"], samples[[0, 1, 2, 0]])  # samples cycled
 
 
 def test_build_inputs_dynamic_batch_covers_every_size(image_paths):
-    data = [p.read_bytes() for p in image_paths]
-    batches = _batches(build_input_fn(5, True, data, **THRESHOLDS))
+    samples = _preprocess(image_paths)
+    batches = _batches(build_input_fn(5, True, samples))
     assert [len(b["images"]) for b in batches] == [1, 2, 3, 4, 5]
-    assert all(list(b["images"]) == data[: len(b["images"])] for b in batches)
-    assert [len(b["images"]) for b in _batches(build_input_fn(1, True, data, **THRESHOLDS))] == [1]
+    assert all((b["images"] == samples[: len(b["images"])]).all() for b in batches)
+    assert [len(b["images"]) for b in _batches(build_input_fn(1, True, samples))] == [1]
 
 
 def test_build_inputs_errors(image_paths):
     with pytest.raises(InputError, match="max_batch"):
-        build_input_fn(0, True, image_paths, **THRESHOLDS)
+        build_input_fn(0, True, _preprocess(image_paths[:1]))
     with pytest.raises(InputError, match="at least one sample image"):
-        build_input_fn(4, False, [], **THRESHOLDS)
-
-
-# calibration_input_fn
+        build_input_fn(4, False, np.zeros((0, IMGSZ, IMGSZ, 3), np.float32))
 
 
 def test_calibration_batches_wrap_deterministically(image_paths):
-    fn = calibration_input_fn(image_paths, batch=2, max_batch=8, **THRESHOLDS)  # 2 x 2 = 4 per batch
+    fn = calibration_input_fn(image_paths, 2, _preprocess)
     batches = _batches(fn)
-    data = [p.read_bytes() for p in image_paths]
-    assert [len(b["images"]) for b in batches] == [4, 4]  # 5 images: all batches one shape
-    assert list(batches[0]["images"]) == data[0:4]
-    assert list(batches[1]["images"]) == [data[4], data[0], data[1], data[2]]  # wrapped, nothing lost
-    assert {x for b in batches for x in b["images"]} == set(data)
-    again = _batches(fn)  # the generator function can be called again (TF-TRT calls it once per run)
-    assert all(list(a["images"]) == list(b["images"]) for a, b in zip(batches, again))
-    assert all(b["conf"].dtype == np.float32 and b["max_det"].dtype == np.int32 for b in batches)
-
-
-def test_calibration_batch_is_capped_by_what_the_model_accepts(image_paths):
-    capped = _batches(calibration_input_fn(image_paths, 2, max_batch=3, **THRESHOLDS))
-    assert [len(b["images"]) for b in capped] == [3, 3]
-    # Fewer images than a batch: one batch, the images repeated in order.
-    (only,) = _batches(calibration_input_fn(image_paths[:2], 4, max_batch=8, **THRESHOLDS))
-    assert list(only["images"]) == [p.read_bytes() for p in image_paths[:2]] * 4
-
-
-def test_calibration_bytes_decode_to_the_original_pixels(image_paths, pixels):
-    (batch,) = _batches(calibration_input_fn(image_paths, 3, max_batch=6, **THRESHOLDS))
-    decoded = [tf.io.decode_image(b, channels=3, expand_animations=False).numpy() for b in batch["images"][:5]]
-    for rgb, got in zip(pixels, decoded[1:4]):  # img0.png, img1.png, img2.bmp: lossless
-        np.testing.assert_array_equal(got, rgb)
-    for path, got in ((image_paths[0], decoded[0]), (image_paths[4], decoded[4])):  # the JPEGs
-        assert got.shape == cv2.imread(str(path)).shape
-        assert batch["images"][image_paths.index(path)] == path.read_bytes()
+    each = _preprocess(image_paths)
+    assert [b["images"].shape for b in batches] == [(2, IMGSZ, IMGSZ, 3)] * 3  # 5 images: all batches one shape
+    np.testing.assert_array_equal(np.concatenate([b["images"] for b in batches]), each[[0, 1, 2, 3, 4, 0]])
+    again = _batches(fn)  # the generator function can be called again
+    assert all((a["images"] == b["images"]).all() for a, b in zip(batches, again))
+    (only,) = _batches(calibration_input_fn(image_paths[:2], 4, _preprocess))  # fewer images than a batch
+    np.testing.assert_array_equal(only["images"], each[[0, 1, 0, 1]])
 
 
 def test_calibration_input_errors(tmp_path, image_paths):
     with pytest.raises(InputError, match="at least one image"):
-        calibration_input_fn([], 2, max_batch=4, **THRESHOLDS)
+        calibration_input_fn([], 2, _preprocess)
     with pytest.raises(InputError, match="must be >= 1"):
-        calibration_input_fn(image_paths, 0, max_batch=4, **THRESHOLDS)
+        calibration_input_fn(image_paths, 0, _preprocess)
     (tmp_path / "fake.jpg").write_text("not an image")
-    with pytest.raises(InputError, match="fake.jpg is not a JPEG, PNG or BMP"):
-        _batches(calibration_input_fn([tmp_path / "fake.jpg"], 1, max_batch=2, **THRESHOLDS))
-    with pytest.raises(InputError, match="cannot read image"):
-        _batches(calibration_input_fn([tmp_path / "gone.jpg"], 1, max_batch=2, **THRESHOLDS))
+    with pytest.raises(InputError, match="fake.jpg is not an image"):
+        _batches(calibration_input_fn([tmp_path / "fake.jpg"], 1, _preprocess))
 
 
 # collect_calibration_images
@@ -159,12 +159,13 @@ def _touch(path: Path) -> Path:
 
 
 def test_collect_from_a_folder_recursively_sorted(tmp_path):
-    wanted = [_touch(tmp_path / n) for n in ("b/2.jpg", "a.PNG", "b/1.bmp", "c/d/e.jpeg")]
-    for other in ("notes.txt", "x.webp", "y.tif"):
+    # every format Ultralytics reads (OpenCV decodes the ones TensorFlow does not)
+    wanted = [_touch(tmp_path / n) for n in ("b/2.jpg", "a.PNG", "b/1.bmp", "c/d/e.jpeg", "x.webp", "y.tif")]
+    for other in ("notes.txt", "clip.mp4", "labels/y.txt"):
         _touch(tmp_path / other)
     found, warned = _collect(tmp_path)
     assert found == sorted(wanted) and all(p.is_absolute() for p in found)
-    assert len(warned) == 1 and f"on 4 images; {MIN_CALIBRATION_IMAGES}+" in str(warned[0].message)
+    assert len(warned) == 1 and f"on 6 images; {MIN_CALIBRATION_IMAGES}+" in str(warned[0].message)
 
 
 def test_collect_from_a_dataset_yaml(tmp_path, monkeypatch):
@@ -202,7 +203,7 @@ def test_collect_errors(tmp_path):
     with pytest.raises(InputError, match="does not exist"):
         collect_calibration_images(tmp_path / "coco8.yaml")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match=r"no calibration images .*\.jpg, \.jpeg, \.png, \.bmp"):
+    with pytest.raises(InputError, match=r"no calibration images .*\.bmp, .*\.jpg, .*\.png, .*\.tiff"):
         collect_calibration_images(tmp_path / "empty")
     (tmp_path / "noval.yaml").write_text("train: images\n")
     with pytest.raises(InputError, match="no `val:` split"):
@@ -212,9 +213,9 @@ def test_collect_errors(tmp_path):
         collect_calibration_images(tmp_path / "gone.yaml")
     with pytest.raises(InputError, match="calibration image .*missing.jpg does not exist"):
         collect_calibration_images([tmp_path / "missing.jpg"])
-    _touch(tmp_path / "x.webp")
-    with pytest.raises(InputError, match="decodes .* files only"):
-        collect_calibration_images([tmp_path / "x.webp"])
+    _touch(tmp_path / "x.mp4")
+    with pytest.raises(InputError, match="calibration reads .* files only"):
+        collect_calibration_images([tmp_path / "x.mp4"])
 
 
 # cache keys
@@ -284,38 +285,58 @@ def test_int8_cache_key_needs_calibration_images(model_file, environment):
         _key(model_file, environment, precision="int8")
 
 
-# convert_with_tensorrt: arguments first, then the machine
+# convert_network: arguments first, then the machine
+
+
+class TinyNetwork(tf.Module):
+    """A network shaped like onnx2tf's: float32 NHWC `images` in, `output_0` [N, 5, cells] out."""
+
+    def __init__(self, batch: int | None):
+        super().__init__()
+        rng = np.random.default_rng(0)
+        self.w1 = tf.constant(rng.normal(0, 0.3, (3, 3, 3, 8)).astype(np.float32))
+        self.w2 = tf.constant(rng.normal(0, 0.3, (3, 3, 8, 5)).astype(np.float32))
+        self.serve = tf.function(self._serve, input_signature=[tf.TensorSpec([batch, IMGSZ, IMGSZ, 3], tf.float32, name="images")])
+
+    def _serve(self, images):
+        y = tf.nn.conv2d(tf.nn.relu(tf.nn.conv2d(images, self.w1, 1, "SAME")), self.w2, 2, "SAME")
+        return {"output_0": tf.transpose(tf.reshape(tf.sigmoid(y), [tf.shape(y)[0], -1, 5]), [0, 2, 1])}
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tiny_models")
-    return {"dynamic": save_tiny_model(root / "dynamic", None), "static": save_tiny_model(root / "static", 4)}
+def tiny_networks(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny_networks")
+    out = {}
+    for kind, batch in (("dynamic", None), ("static", 4)):
+        network = TinyNetwork(batch)
+        tf.saved_model.save(network, str(root / kind), signatures={"serving_default": network.serve})
+        out[kind] = root / kind
+    return out
 
 
-def _convert(model, out, precision="fp16", images=(ASSETS / "bus.jpg",), **kw):
-    build = build_input_fn(4, False, list(images), **THRESHOLDS)
-    calib = calibration_input_fn(list(images), 2, max_batch=4, **THRESHOLDS) if precision == "int8" else None
-    convert_with_tensorrt(model, out, precision=precision, build_input_fn=build, calibration_input_fn=calib, **kw)
+def _convert(model, out, precision, images, **kw):
+    build = build_input_fn(4, False, _preprocess(images))
+    calib = calibration_input_fn(images, 4, _preprocess) if precision == "int8" else None
+    convert_network(model, out, precision=precision, build_input_fn=build, calibration_input_fn=calib, **kw)
 
 
-def test_convert_fails_fast_where_tftrt_cannot_run(tiny_models, tmp_path, environment):
+def test_convert_fails_fast_where_tftrt_cannot_run(tiny_networks, tmp_path, environment, image_paths):
     if environment.tftrt_usable:
         pytest.skip("TF-TRT is usable here: the integration tests convert instead")
     out = tmp_path / "trt"
     for precision in PRECISIONS:
         with pytest.raises(EnvironmentNotReady) as err:
-            _convert(tiny_models["static"], out, precision)
+            _convert(tiny_networks["static"], out, precision, image_paths[:1])
         assert not out.exists()
     message = str(err.value)
     assert message.startswith("TF-TRT cannot run on this machine")
     assert "libnvinfer.so.8.6.1" in message and "see: BUILD.md#gpu-set-up-where-tf-trt-works" in message
 
 
-def test_convert_checks_arguments_first(tiny_models, tmp_path):
-    model, out = tiny_models["static"], tmp_path / "trt"
-    build = build_input_fn(4, False, [ASSETS / "bus.jpg"], **THRESHOLDS)
-    calib = calibration_input_fn([ASSETS / "bus.jpg"], 2, max_batch=4, **THRESHOLDS)
+def test_convert_checks_arguments_first(tiny_networks, tmp_path, image_paths):
+    model, out = tiny_networks["static"], tmp_path / "trt"
+    build = build_input_fn(4, False, _preprocess(image_paths[:1]))
+    calib = calibration_input_fn(image_paths[:1], 4, _preprocess)
     cases = [
         (dict(precision="int4"), "unknown precision 'int4'"),
         (dict(precision="fp16", profile_strategy="ImplicitBatchModeCompatible"), "unknown profile strategy"),
@@ -325,12 +346,12 @@ def test_convert_checks_arguments_first(tiny_models, tmp_path):
     ]
     for kwargs, match in cases:
         with pytest.raises(InputError, match=match):
-            convert_with_tensorrt(model, out, build_input_fn=build, **kwargs)
+            convert_network(model, out, build_input_fn=build, **kwargs)
     with pytest.raises(InputError, match="not a SavedModel directory"):
-        convert_with_tensorrt(tmp_path, out, precision="fp16", build_input_fn=build)
+        convert_network(tmp_path, out, precision="fp16", build_input_fn=build)
     (out / "old").mkdir(parents=True)
     with pytest.raises(InputError, match="exists and is not empty"):
-        convert_with_tensorrt(model, out, precision="fp16", build_input_fn=build)
+        convert_network(model, out, precision="fp16", build_input_fn=build)
     assert os.listdir(out) == ["old"]
 
 
@@ -347,46 +368,34 @@ def tftrt_usable(environment):
     return environment
 
 
-def _call(fn, images):
-    out = fn(
-        images=tf.constant(images),
-        conf=tf.constant(0.25),
-        iou=tf.constant(0.7),
-        max_det=tf.constant(300, tf.int32),
-    )
-    return {k: v.numpy() for k, v in out.items()}
-
-
 @pytest.mark.tensorrt
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("kind", ["static", "dynamic"])
-def test_tftrt_conversion(tftrt_usable, tiny_models, kind, precision, image_paths, tmp_path):
-    model, out = tiny_models[kind], tmp_path / "trt"
-    data = [p.read_bytes() for p in image_paths]
+def test_tftrt_conversion(tftrt_usable, tiny_networks, kind, precision, image_paths, tmp_path):
+    model, out = tiny_networks[kind], tmp_path / "trt"
     dynamic = kind == "dynamic"
-    calib = calibration_input_fn(data, 2, max_batch=MAX_BATCH, **THRESHOLDS) if precision == "int8" else None
-    convert_with_tensorrt(
+    convert_network(
         model,
         out,
         precision=precision,
-        build_input_fn=build_input_fn(MAX_BATCH, dynamic, data, **THRESHOLDS),
-        calibration_input_fn=calib,
+        build_input_fn=build_input_fn(MAX_BATCH, dynamic, _preprocess(image_paths)),
+        calibration_input_fn=calibration_input_fn(image_paths, MAX_BATCH, _preprocess) if precision == "int8" else None,
+        engine_tag="tiny",
     )
-
     report = build_report(out)
-    assert report.engines, report.format()
-    assert sum(e.ops.get("Conv2D", 0) for e in report.engines) == 2
-    assert {a.removeprefix("trt-serialized-engine.") for a in report.engine_assets} == {e.name for e in report.engines}
-    for engine in report.engines:
-        assert engine.precision_mode == precision.upper() and engine.dynamic_shape
-        assert engine.serialized and not engine.allow_build_at_runtime  # served models never build
-        assert engine.calibrated == (precision == "int8")
+    assert len(report.engines) == 1 and not report.problems, report.format()
+    (engine,) = report.engines
+    assert engine.name == "TRTEngineOp_tiny_000" and engine.ops.get("Conv2D") == 2
+    assert report.engine_assets == ("trt-serialized-engine.TRTEngineOp_tiny_000",)
+    assert engine.precision_mode == precision.upper() and engine.dynamic_shape
+    assert engine.serialized and not engine.allow_build_at_runtime  # served models never build
+    assert engine.calibrated == (precision == "int8")
 
     reference = tf.saved_model.load(str(model)).signatures["serving_default"]
     converted = tf.saved_model.load(str(out)).signatures["serving_default"]
-    sizes = range(1, MAX_BATCH + 2) if dynamic else range(1, MAX_BATCH + 1)  # dynamic: N > max_batch runs in TF
+    samples = _preprocess(image_paths)
+    sizes = range(1, MAX_BATCH + 2) if dynamic else (MAX_BATCH,)  # dynamic: N > max_batch runs the native segment
     for n in sizes:
-        batch = [data[i % len(data)] for i in range(n)]
-        want, got = _call(reference, batch), _call(converted, batch)
-        assert got["scores"].shape == want["scores"].shape == (n, 256)
-        np.testing.assert_allclose(got["scores"], want["scores"], atol=TOLERANCE[precision])
+        batch = tf.constant(samples[np.arange(n) % len(samples)])
+        want, got = reference(images=batch)["output_0"].numpy(), converted(images=batch)["output_0"].numpy()
+        np.testing.assert_allclose(got, want, atol=TOLERANCE[precision])

@@ -1,12 +1,14 @@
 """val(): a converted SavedModel scores like the Ultralytics .pt it came from, with Ultralytics' metric code."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
 
 import pytest
 
+from tftrt_yolo.data import generate_dataset
 from tftrt_yolo.demo import demo_data, demo_model
 from tftrt_yolo.errors import InputError
 from tftrt_yolo.tasks import TASKS
@@ -128,6 +130,40 @@ def test_bad_inputs(tmp_path):
         val(demo_model("classify"), tmp_path, verbose=False)
     with pytest.raises(InputError, match="conf"):
         val(demo_model("detect"), conf=2.0, verbose=False)
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """Three real detect val images with their labels: (data.yaml, image paths, label paths)."""
+    data = generate_dataset("detect", tmp_path / "data", n_train=0, n_val=3, seed=5)
+    images = sorted((data.parent / "images" / "val").glob("*.jpg"))
+    return data, images, [data.parent / "labels" / "val" / f"{p.stem}.txt" for p in images]
+
+
+def test_empty_val_folder_is_one_input_error(labelled):
+    data, images, _ = labelled
+    for p in images:
+        p.unlink()
+    with pytest.raises(InputError, match="no val images in .*images/val"):
+        val(demo_model("detect"), data, verbose=False)
+
+
+def test_all_labels_malformed_is_one_input_error(labelled):
+    data, _, labels = labelled
+    for p in labels:
+        p.write_text("0 0.5 0.5\n")  # 3 columns instead of 5
+    with pytest.raises(InputError, match="readable label .*3 malformed"):
+        val(demo_model("detect"), data, verbose=False)
+
+
+def test_a_malformed_label_among_good_ones_is_named(labelled, caplog):
+    data, images, labels = labelled
+    labels[1].write_text("0 0.5 0.5 0.2 0.2\n7 x y 0.1 0.1\n")
+    with caplog.at_level(logging.WARNING, logger="tftrt_yolo"):
+        result = val(demo_model("detect"), data, verbose=False)
+    assert result["images"] == 2
+    named = [r.getMessage() for r in caplog.records if r.name == "tftrt_yolo"]
+    assert len(named) == 1 and str(labels[1]) in named[0] and str(images[1]) in named[0]
 
 
 @pytest.mark.slow

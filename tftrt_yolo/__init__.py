@@ -4,7 +4,7 @@ from tftrt_yolo.benchmark import BenchmarkTable, benchmark
 from tftrt_yolo.convert import convert
 from tftrt_yolo.demo import demo_data, demo_model
 from tftrt_yolo.environment import check_environment
-from tftrt_yolo.errors import ConversionError, EnvironmentNotReady, InputError, TftrtYoloError
+from tftrt_yolo.errors import ConversionError, EnvironmentNotReady, InputError, TftrtYoloError, UnreadableImageWarning
 from tftrt_yolo.model import YoloModel, load
 from tftrt_yolo.results import Result
 from tftrt_yolo.tasks import TASKS
@@ -20,6 +20,7 @@ __all__ = [
     "InputError",
     "Result",
     "TftrtYoloError",
+    "UnreadableImageWarning",
     "YoloModel",
     "benchmark",
     "check_environment",

@@ -15,30 +15,21 @@ import shutil
 from pathlib import Path
 
 from tftrt_yolo.data.synthetic import (
-    DEFAULT_IMGSZ,
-    DEFAULT_N_TRAIN,
     DEFAULT_N_VAL,
     GENERATOR_VERSION,
-    SHAPE_NAMES,
-    TASKS,
+    class_names,
     dataset_entry,
     generate_dataset,
     read_meta,
 )
 from tftrt_yolo.errors import InputError
+from tftrt_yolo.tasks import TASKS, check_task, task_spec
 
 __all__ = ["TASKS", "DEMO_SEED", "WEIGHTS_DIR", "cache_dir", "demo_data", "demo_model", "check_task"]
 
 #: Seed of the datasets the shipped demo models were trained and validated on.
 DEMO_SEED = 0
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
-
-def check_task(task: str) -> str:
-    """Return ``task`` if it is one of :data:`TASKS`, else raise :class:`InputError`."""
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}: valid tasks are {', '.join(TASKS)}")
-    return task
 
 
 def demo_model(task: str) -> Path:
@@ -48,7 +39,7 @@ def demo_model(task: str) -> Path:
     if not path.is_file():
         raise InputError(
             f"demo model {path} is missing: reinstall tftrt_yolo, or train one with "
-            f"'python -m tftrt_yolo.train --task {task}'"
+            f"'tools/train_demo_models.py --task {task}' from tftrt_yolo's repository"
         )
     return path
 
@@ -88,17 +79,17 @@ def demo_data(
     atomic: a temporary folder renamed at the end, so an interrupted run leaves nothing behind.
     Returns the dataset YAML, or for classify the dataset folder.
     """
-    check_task(task)
+    spec = task_spec(task)
     base = Path(root).expanduser() if root is not None else cache_dir()
-    imgsz = DEFAULT_IMGSZ[task]
-    full_n_train = DEFAULT_N_TRAIN[task] if n_train is None else int(n_train)
+    imgsz = spec.demo_imgsz
+    full_n_train = spec.demo_n_train if n_train is None else int(n_train)
     full = base / f"{task}-seed{seed}"
     if _matches(read_meta(full), task, seed, full_n_train, n_val, imgsz):
         return dataset_entry(task, full)
     if val_only:
         # Ultralytics' check_cls_dataset refuses a classification folder without training images:
         # keep the first train image of each class (train indices 0..nc-1 are one per class)
-        target, want_train = base / f"{task}-seed{seed}-val", (len(SHAPE_NAMES) if task == "classify" else 0)
+        target, want_train = base / f"{task}-seed{seed}-val", (len(class_names(task)) if spec.class_folders else 0)
     else:
         target, want_train = full, full_n_train
     if _matches(read_meta(target), task, seed, want_train, n_val, imgsz):

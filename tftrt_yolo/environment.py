@@ -33,6 +33,7 @@ from tftrt_yolo.errors import EnvironmentNotReady
 GPU_SETUP = "BUILD.md#gpu-set-up-where-tf-trt-works"
 VERSIONS = "BUILD.md#versions-that-work-together"
 TFTRT_TENSORFLOW = "2.17"  # the last TensorFlow release with TF-TRT
+PRECISIONS = ("fp32", "fp16", "int8")  # TF-TRT's precision modes (trt.TrtPrecisionMode.FP32 / FP16 / INT8)
 
 # TensorRT 8.6 support matrix: compute capabilities with native FP16 / INT8 kernels.
 _FP16_CC = ((6, 0), (6, 2))  # and everything >= 7.0
@@ -71,12 +72,9 @@ class Gpu:
     def precisions(self) -> tuple[str, ...]:
         """The TF-TRT precisions this GPU runs natively (TensorRT 8.6 support matrix)."""
         cc = self.compute_capability
-        if cc is None:
-            return ("fp32",)
-        modern = cc >= (7, 0)
-        return ("fp32",) + (("fp16",) if modern or cc in _FP16_CC else ()) + (
-            ("int8",) if modern or cc in _INT8_CC else ()
-        )
+        native = {"fp32": True, "fp16": cc is not None and (cc >= (7, 0) or cc in _FP16_CC),
+                  "int8": cc is not None and (cc >= (7, 0) or cc in _INT8_CC)}
+        return tuple(p for p in PRECISIONS if native[p])
 
     def __str__(self) -> str:
         cc = self.compute_capability

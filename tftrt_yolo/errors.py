@@ -19,3 +19,7 @@ class EnvironmentNotReady(TftrtYoloError, RuntimeError):
 
 class ConversionError(TftrtYoloError, RuntimeError):
     """A conversion step (ONNX export, onnx2tf, TF-TRT) failed."""
+
+
+class UnreadableImageWarning(UserWarning):
+    """An image predict skipped because it cannot be decoded (the others still get results)."""

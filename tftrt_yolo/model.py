@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 from pathlib import Path
 
-
 from tftrt_yolo import sources
-from tftrt_yolo.errors import InputError
+from tftrt_yolo.errors import InputError, UnreadableImageWarning
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.results import Result, from_outputs
 from tftrt_yolo.tasks import PREDICT_DEFAULTS as DEFAULTS
@@ -45,9 +45,8 @@ class YoloModel:
 
     def run_network(self, images):
         """The network alone, without pre- or post-processing: float32 [batch, imgsz, imgsz, 3] RGB in [0, 1]
-        -> its raw head outputs as tensors (for benchmarks; XLA models run it compiled)."""
-        if self.metadata.backend == "tensorrt":
-            raise InputError("a TF-TRT model holds its engines in the serving signature only; time predict instead")
+        -> its raw head outputs as tensors (for benchmarks; XLA models run it compiled, TF-TRT models
+        run their TensorRT engine)."""
         return self._saved_model.run_network(images)
 
     def predict(
@@ -58,14 +57,28 @@ class YoloModel:
         iou: float = DEFAULTS["iou"],
         max_det: int = DEFAULTS["max_det"],
         verbose: bool | str = "auto",
+        strict: bool = False,
     ) -> list[Result]:
-        """Results for every image in `x` (path, paths, folder, glob, video, BGR array(s), tf.data.Dataset)."""
+        """Results for every image in `x` (path, paths, folder, glob, video, BGR array(s), tf.data.Dataset).
+
+        An image file that cannot be decoded is skipped with an UnreadableImageWarning, as Ultralytics
+        does, so one bad file among many costs only its own result; `strict=True` raises InputError
+        instead. InputError too when no image at all could be read.
+        """
         batch_size = self.batch if batch_size is None else batch_size
         if not isinstance(batch_size, int) or not 1 <= batch_size <= self.batch:
             raise InputError(f"batch_size must be between 1 and {self.batch} (the batch this model was converted for)")
         check_thresholds(conf, iou, max_det)
+        unreadable = []
+
+        def skip(error: InputError) -> None:
+            if strict:
+                raise error
+            unreadable.append(str(error))
+            warnings.warn(str(error), UnreadableImageWarning, stacklevel=4)
+
         total = sources.count(x)
-        items = sources.iterate(x)
+        items = sources.iterate(x, on_error=skip)
         bar = None
         if verbose is True or (verbose == "auto" and (total is None or total > batch_size)):
             from tqdm.auto import tqdm
@@ -74,32 +87,35 @@ class YoloModel:
         results = []
         try:
             while batch := list(itertools.islice(items, batch_size)):
-                outputs = self._run_batch(batch, conf, iou, max_det)
-                results.extend(from_outputs(outputs, self.task, self.names, batch))
+                readable, outputs = self._run_batch(batch, conf, iou, max_det, skip)
+                results.extend(from_outputs(outputs, self.task, self.names, readable) if readable else [])
                 if bar is not None:
                     bar.update(len(batch))
         finally:
             if bar is not None:
                 bar.close()
         if not results:
-            raise InputError("no images to predict on: the source is empty")
+            raise InputError(f"no image could be read: {'; '.join(unreadable)}" if unreadable
+                             else "no images to predict on: the source is empty")  # fmt: skip
         return results
 
     def __call__(self, x, **kwargs) -> list[Result]:
         return self.predict(x, verbose=False, **kwargs)
 
-    def _run_batch(self, batch, conf, iou, max_det) -> dict:
+    def _run_batch(self, batch, conf, iou, max_det, skip) -> tuple[list, dict | None]:
+        """(the items the graph could decode, their outputs); `skip(InputError)` gets each other one."""
         import tensorflow as tf
 
         try:
-            return self.predict_encoded([encoded for _, encoded in batch], conf=conf, iou=iou, max_det=max_det)
+            return batch, self.predict_encoded([encoded for _, encoded in batch], conf=conf, iou=iou, max_det=max_det)
         except tf.errors.InvalidArgumentError:
-            for name, encoded in batch:  # find which image the graph could not decode
-                try:
-                    tf.io.decode_image(encoded, channels=3, expand_animations=False)
-                except tf.errors.InvalidArgumentError:
-                    raise InputError(f"cannot decode image {name}: the file is corrupt or not an image") from None
-            raise
+            bad = [name for name, encoded in batch if not _decodes(encoded)]
+            if not bad:
+                raise  # not a decoding problem
+            for name in bad:
+                skip(InputError(f"cannot decode image {name}: the file is corrupt or not an image"))
+            readable = [item for item in batch if item[0] not in bad]
+            return self._run_batch(readable, conf, iou, max_det, skip) if readable else ([], None)
 
     def summary(self, print_fn=None) -> str:
         """A description of the model (task, classes, shapes, backend, conversion report)."""
@@ -124,6 +140,17 @@ class YoloModel:
         if print_fn is not None:
             print_fn(text)
         return text
+
+
+def _decodes(encoded: bytes) -> bool:
+    """Whether the graph's decoder reads `encoded` (what the serving signature runs first)."""
+    import tensorflow as tf
+
+    try:
+        tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    except tf.errors.InvalidArgumentError:
+        return False
+    return True
 
 
 def _preview(names: dict, limit: int = 6) -> str:

@@ -1,4 +1,8 @@
-"""What TF-TRT converted: a report read from a SavedModel's `saved_model.pb`.
+"""What TF-TRT converted: a report read from a converted network's `saved_model.pb`, or from the
+graph TF-TRT's segmenter returns in a dry run.
+
+TF-TRT converts the network alone (see `tensorrt`): pre- and post-processing are
+not part of what it sees, so they are not part of this report.
 
 The builder starts at the signature's outputs in the top-level graph and follows
 every function a node names (PartitionedCall/StatefulPartitionedCall `f`, While
@@ -20,6 +24,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
+import struct
 from pathlib import Path
 
 from tftrt_yolo.errors import InputError
@@ -37,6 +42,7 @@ NMS_OPS = frozenset(
     {"NonMaxSuppression", "NonMaxSuppressionV2", "NonMaxSuppressionV3", "NonMaxSuppressionV4",
      "NonMaxSuppressionV5", "NonMaxSuppressionWithOverlaps"}
 )  # fmt: skip
+ENGINE_OP = "TRTEngineOp"
 ENGINE_ASSET_PREFIX = "trt-serialized-engine."  # TrtGraphConverterV2.save() names engine files so
 
 _STRING_PREFIXES = ("Decode", "Encode", "String", "Regex", "StaticRegex", "Substr", "AsString", "ReadFile")
@@ -66,7 +72,7 @@ class Engine:
     max_cached_engines: int
     allow_build_at_runtime: bool  # False: a missing engine runs the native segment, never builds
     calibrated: bool  # an INT8 calibration table is stored in the node
-    serialized: bool  # assets/trt-serialized-engine.<name> exists
+    serialized: bool  # assets/trt-serialized-engine.<name> holds at least one built engine
     ops: dict[str, int]  # op type -> count in the native segment (empty if it was removed)
 
     @property
@@ -90,6 +96,20 @@ class ConversionReport:
     stayed: tuple[StayedOp, ...]  # compute ops left in TensorFlow, most frequent first
     excluded: dict[str, int]  # EXCLUDED_OPS seen outside engines (not in the share)
     engine_assets: tuple[str, ...]  # files named trt-serialized-engine.* in assets/
+    dry_run: bool = False  # TF-TRT's segmentation only: no engine was built, nothing was saved
+
+    @property
+    def problems(self) -> list[str]:
+        """What keeps the network from running as one TensorRT engine (empty for a YOLOv8 network)."""
+        found = []
+        if len(self.engines) != 1:
+            found.append(f"{len(self.engines)} engines instead of one holding the whole network")
+        left = sorted(s.op for s in self.stayed if s.op in ("Conv2D", "DepthwiseConv2dNative", "MatMul"))
+        if left:
+            found.append(f"{', '.join(left)} left in TensorFlow")
+        if not self.dry_run and any(not e.serialized for e in self.engines):
+            found.append("engines without a built, serialized TensorRT engine: serving would build them at runtime")
+        return found
 
     @property
     def converted_ops(self) -> int:
@@ -119,15 +139,19 @@ class ConversionReport:
             stayed=tuple(StayedOp(**s) for s in data["stayed"]),
             excluded=dict(data["excluded"]),
             engine_assets=tuple(data["engine_assets"]),
+            dry_run=data.get("dry_run", False),
         )
 
     def format(self) -> str:
         lines = [
-            f"TF-TRT conversion report (signature {self.signature})",
+            "TF-TRT conversion report (the network; pre- and post-processing run in TensorFlow, in fp32, by design)",
             f"TensorRT engines: {len(self.engines)}, serialized engine files in assets/: {len(self.engine_assets)}",
             f"Compute ops converted: {self.converted_ops} of {self.converted_ops + self.tensorflow_ops} "
             f"({self.converted_share:.1%}); {sum(self.excluded.values())} bookkeeping ops not counted",
         ]
+        if self.dry_run:
+            lines.insert(1, "DRY RUN: TF-TRT's own segmentation ran here; no TensorRT engine was built, nothing written")
+        lines += [f"WARNING: {p}" for p in self.problems]
         if self.engines:
             rows = [("Engine", "Precision", "Shapes", "Builds at runtime", "Serialized", "Ops inside")]
             for e in self.engines:
@@ -201,20 +225,30 @@ def build_report(
     if meta is None:
         found = sorted({k for m in proto.meta_graphs for k in m.signature_def if not k.startswith("__")})
         raise InputError(f"{root} has no signature {signature!r} (it has: {', '.join(found) or 'none'})")
-    converters = registered_converters() if converters is None else converters
     assets = root / "assets"
-    engine_assets = tuple(sorted(p.name for p in assets.glob(ENGINE_ASSET_PREFIX + "*"))) if assets.is_dir() else ()
+    built = {p.name: engine_instances(p) for p in assets.glob(ENGINE_ASSET_PREFIX + "*")} if assets.is_dir() else {}
+    outputs = [t.name for t in meta.signature_def[signature].outputs.values()]
+    return _report(meta.graph_def, outputs, signature, converters, built, dry_run=False)
 
-    library = {f.signature.name: f for f in meta.graph_def.library.function}
-    top = {n.name: n for n in meta.graph_def.node}
+
+def report_from_graph_def(graph_def, outputs: list[str], converters: frozenset[str] | None = None) -> ConversionReport:
+    """The report of a graph as TF-TRT's segmenter returns it (`tensorrt.segment_network`): a dry run."""
+    return _report(graph_def, outputs, "serving_default", converters, {}, dry_run=True)
+
+
+def _report(graph_def, outputs, signature, converters, built: dict[str, int], dry_run: bool) -> ConversionReport:
+    """Walk back from `outputs` through the graph and every function it calls, counting each op once."""
+    converters = registered_converters() if converters is None else converters
+    library = {f.signature.name: f for f in graph_def.library.function}
+    top = {n.name: n for n in graph_def.node}
     stayed: collections.Counter = collections.Counter()
     excluded: collections.Counter = collections.Counter()
     engines: list[Engine] = []
     done_functions: set[str] = set()
 
     def visit(node) -> None:
-        if node.op == "TRTEngineOp":
-            engines.append(_engine(node, library, engine_assets))
+        if node.op == ENGINE_OP:
+            engines.append(_engine(node, library, built))
             return
         if node.op in EXCLUDED_OPS:
             excluded[node.op] += 1
@@ -226,7 +260,7 @@ def build_report(
                 for inner in library[name].node_def:
                     visit(inner)
 
-    pending = [t.name.split(":")[0] for t in meta.signature_def[signature].outputs.values()]
+    pending = [t.split(":")[0] for t in outputs]
     seen: set[str] = set()
     while pending:
         name = pending.pop().lstrip("^")
@@ -241,8 +275,33 @@ def build_report(
         engines=tuple(sorted(engines, key=lambda e: e.name)),
         stayed=tuple(StayedOp(op, n, reason) for (op, reason), n in sorted(stayed.items(), key=lambda x: (-x[1], x[0]))),
         excluded=dict(sorted(excluded.items())),
-        engine_assets=engine_assets,
+        engine_assets=tuple(sorted(built)),
+        dry_run=dry_run,
     )
+
+
+def engine_names(saved_model_dir: str | os.PathLike) -> set[str]:
+    """The engine (resource) names of every TRTEngineOp anywhere in a SavedModel."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel.FromString((Path(saved_model_dir) / "saved_model.pb").read_bytes())
+    return {
+        node.name.split("/")[-1]
+        for meta in proto.meta_graphs
+        for nodes in [meta.graph_def.node, *(f.node_def for f in meta.graph_def.library.function)]
+        for node in nodes
+        if node.op == ENGINE_OP
+    }
+
+
+def engine_instances(path: str | os.PathLike) -> int:
+    """How many built engines a serialized TF-TRT engine file holds (a TFRecord of TRTEngineInstance protos)."""
+    data, offset, count = Path(path).read_bytes(), 0, 0
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack_from("<Q", data, offset)
+        offset += 12 + length + 4  # length and its crc, the record, its crc
+        count += offset <= len(data)
+    return count
 
 
 def _called_functions(node) -> list[str]:
@@ -255,7 +314,7 @@ def _called_functions(node) -> list[str]:
     return [n for n in names if n]
 
 
-def _engine(node, library, engine_assets) -> Engine:
+def _engine(node, library, built: dict[str, int]) -> Engine:
     attr = node.attr
     segment = attr["segment_func"].func.name if "segment_func" in attr else ""
     ops = collections.Counter(n.op for n in library[segment].node_def) if segment in library else {}
@@ -268,6 +327,6 @@ def _engine(node, library, engine_assets) -> Engine:
         max_cached_engines=attr["max_cached_engines_count"].i if "max_cached_engines_count" in attr else 1,
         allow_build_at_runtime=attr["_allow_build_at_runtime"].b if "_allow_build_at_runtime" in attr else True,
         calibrated=bool(attr["calibration_data"].s) if "calibration_data" in attr else False,
-        serialized=ENGINE_ASSET_PREFIX + name in engine_assets,
+        serialized=built.get(ENGINE_ASSET_PREFIX + name, 0) > 0,
         ops=dict(sorted(ops.items())),
     )

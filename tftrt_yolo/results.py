@@ -122,7 +122,10 @@ class Result:
     def save(self, path: str | Path, image: np.ndarray | None = None) -> Path:
         """Write the annotated image to `path` (format from its extension)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # a file in the way, no permission
+            raise InputError(f"cannot write an image to {path}: {e.strerror} ({e.filename})") from None
         if not cv2.imwrite(str(path), cv2.cvtColor(self.plot(image), cv2.COLOR_RGB2BGR)):
             raise InputError(f"cannot write an image to {path}: use a .jpg or .png path in a writable folder")
         return path

@@ -56,15 +56,45 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+MODEL_SUFFIXES = (".pt", ".pth", ".yaml", ".yml", ".onnx")
+
+
 def resolve_model_path(model: str | Path) -> Path:
-    """The model file; a bare architecture name such as `yolov8n-seg.yaml` resolves to Ultralytics' own yaml."""
+    """The model file, checked as far as it can be without torch or TensorFlow; a bare architecture name
+    such as `yolov8n-seg.yaml` resolves to Ultralytics' own yaml."""
     path = Path(model)
+    if path.is_dir():
+        hint = "; it is a SavedModel already: predict or val it" if (path / "saved_model.pb").exists() else ""
+        raise InputError(f"{model} is a folder: pass a model file (a YOLOv8 .pt, model .yaml or Ultralytics .onnx)"
+                         f"{hint}")  # fmt: skip
     if path.is_file():
+        _check_model_file(path)
         return path
     if path.suffix.lower() in (".yaml", ".yml") and path.name == str(model):
         if _shipped_yaml(path.name).is_file():
             return path  # Ultralytics reads the scale from the name
     raise InputError(f"model file not found: {model} (pass a YOLOv8 .pt, model .yaml or Ultralytics .onnx)")
+
+
+def _unsupported(path: Path) -> InputError:
+    return InputError(
+        f"unsupported model file {path.name}: expected a .pt checkpoint, a model .yaml or an .onnx export"
+    )
+
+
+def _check_model_file(path: Path) -> None:
+    """Reject what is plainly not a model in milliseconds (torch and onnx take seconds to say so)."""
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise _unsupported(path)
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise InputError(f"{path} is empty")
+    if path.suffix.lower() in (".pt", ".pth") and head != b"PK\x03\x04" and head[:1] != b"\x80":
+        raise InputError(
+            f"cannot read {path} as an Ultralytics YOLO checkpoint: it is neither a zip archive nor a pickle, "
+            "as torch.save writes; pass a .pt saved by Ultralytics (model.save or training's best.pt)"
+        )
 
 
 def _shipped_yaml(name: str) -> Path:
@@ -97,22 +127,42 @@ def export_onnx(
         return _export_ultralytics(_build_from_yaml(path), path, workdir, imgsz, batch, dynamic)
     if suffix == ".onnx":
         return _prepare_onnx(path, workdir, imgsz, batch, dynamic)
-    raise InputError(f"unsupported model file {path.name}: expected a .pt checkpoint, a model .yaml or an .onnx export")
+    raise _unsupported(path)
 
 
 def _load_checkpoint(path: Path, workdir: Path):
     from tftrt_yolo._ultralytics import YOLO
+    from ultralytics.nn.tasks import BaseModel
 
     local = workdir / "model.pt"  # Ultralytics exports next to the checkpoint: keep that inside workdir
     shutil.copyfile(path, local)
+    advice = "pass a .pt saved by Ultralytics (model.save or training's best.pt)"
     try:
-        return YOLO(str(local))
+        yolo = YOLO(str(local))
     except Exception as e:  # torch.load raises many types for truncated or foreign files
+        if _is_state_dict(local):
+            raise InputError(
+                f"cannot read {path} as an Ultralytics YOLO checkpoint: it holds only weights (a state_dict), "
+                f"not the model; {advice}, or load the weights into the model of its .yaml and save that"
+            ) from None
         reason = str(e).split("\n")[0].replace(str(local), path.name)
         raise InputError(
-            f"cannot read {path} as an Ultralytics YOLO checkpoint ({type(e).__name__}: {reason}); "
-            "pass a .pt saved by Ultralytics (model.save or training's best.pt)"
+            f"cannot read {path} as an Ultralytics YOLO checkpoint ({type(e).__name__}: {reason}); {advice}"
         ) from None
+    if not isinstance(yolo.model, BaseModel):
+        raise InputError(f"{path} holds a {type(yolo.model).__name__}, not an Ultralytics YOLO model: {advice}")
+    return yolo
+
+
+def _is_state_dict(path: Path) -> bool:
+    """Whether `path` is a dict of tensors only (torch's weights-only loader reads nothing else)."""
+    import torch
+
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a weights-only file
+        return False
+    return isinstance(content, dict) and bool(content) and all(isinstance(v, torch.Tensor) for v in content.values())
 
 
 def _build_from_yaml(path: Path):
@@ -205,6 +255,7 @@ def _prepare_onnx(
     if not dynamic:
         dims[0].dim_value = batch
     proto = onnxslim.slim(proto)  # folds the anchor grid now that H and W are known
+    _check_head(proto, task, len(meta["names"]), meta["kpt_shape"], path)
     onnx.save(proto, str(workdir / "prepared.onnx"))
     src = Path(source or path)
     info = ModelInfo(
@@ -217,3 +268,24 @@ def _prepare_onnx(
         source_sha256=source_checksum(src),
     )
     return workdir / "prepared.onnx", info
+
+
+def _check_head(proto, task: str, nc: int, kpt_shape, path: Path) -> None:
+    """Outputs that are not a YOLOv8 head of `task` fail here, with a reason, not later inside TensorFlow."""
+    shapes = [tuple(d.dim_value or None for d in o.type.tensor_type.shape.dim) for o in proto.graph.output]
+    if task == "classify":
+        expected = [f"(batch, {nc})"]
+        ok = len(shapes) == 1 and len(shapes[0]) == 2 and shapes[0][1] == nc
+    else:
+        masks = shapes[1][1] if task == "segment" and len(shapes) == 2 and len(shapes[1]) == 4 else 0
+        extra = {"detect": 0, "obb": 1, "pose": kpt_shape[0] * kpt_shape[1] if kpt_shape else 0, "segment": masks}
+        expected = [f"(batch, 4 + {nc} classes{f' + {extra[task]}' if extra[task] else ''}, anchors)"]
+        if task == "segment":
+            expected.append("(batch, mask channels, height, width)")
+        ok = len(shapes) == len(expected) and len(shapes[0]) == 3 and shapes[0][1] == 4 + nc + extra[task]
+        ok = ok and (task != "segment" or bool(masks))
+    if not ok:
+        raise ConversionError(
+            f"{path} is not a YOLOv8 {task} model: its outputs have shapes {shapes} (None: any), a YOLOv8 {task} "
+            f"head with {nc} classes gives {', '.join(expected)}; export the model with Ultralytics (format=onnx)"
+        )

@@ -1,7 +1,9 @@
 """Turn what a user passes to `predict` into a stream of (name, encoded image bytes).
 
-Files are sent to the graph as they are (JPEG/PNG/BMP/GIF decode in-graph);
-arrays and video frames are wrapped as BMP, which costs a copy, not a codec.
+JPEG/PNG/BMP/GIF files are sent to the graph as they are (it decodes them);
+every other format Ultralytics reads (TIFF, WebP, DNG, MPO, PFM, JPEG 2000) is
+decoded here with OpenCV as Ultralytics decodes it, then wrapped as BMP like
+arrays and video frames (a copy, not a codec, and lossless).
 Arrays follow Ultralytics' convention: uint8 HxWx3 BGR (what cv2 returns).
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +20,9 @@ import numpy as np
 
 from tftrt_yolo.errors import InputError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
+GRAPH_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}  # what tf.io.decode_image reads in the graph
+CLIENT_SUFFIXES = {".tif", ".tiff", ".webp", ".dng", ".mpo", ".pfm", ".jp2"}  # Ultralytics' other OpenCV formats
+IMAGE_SUFFIXES = GRAPH_SUFFIXES | CLIENT_SUFFIXES
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 
 
@@ -47,7 +52,9 @@ def _files_in(folder: Path) -> list[Path]:
 def expand_paths(source: str | os.PathLike) -> list[Path]:
     """A file, folder (recursive, sorted) or glob pattern -> the files it names."""
     text = str(source)
-    if any(ch in text for ch in "*?["):
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", text):
+        raise InputError(f"{text} is a URL: tftrt_yolo reads local files only; download it first")
+    if any(ch in text for ch in "*?[") and not Path(text).exists():
         files = sorted(Path(p) for p in glob.glob(text, recursive=True) if Path(p).is_file())
         if not files:
             raise InputError(f"no files match {text}")
@@ -83,11 +90,40 @@ def _video_frames(path: Path) -> Iterator[tuple[str, bytes]]:
         raise InputError(f"video {path} has no readable frames")
 
 
-def _file_items(path: Path) -> Iterator[tuple[str, bytes]]:
+def read_image(path: Path) -> bytes:
+    """The image file as bytes the graph decodes: as it is, or decoded here as Ultralytics' imread does
+    (first page of a TIFF, 16 bits cut to their high byte, alpha dropped) and wrapped as BMP."""
+    try:
+        if path.suffix.lower() in GRAPH_SUFFIXES:
+            return path.read_bytes()
+        raw = np.fromfile(path, np.uint8)
+    except OSError as e:
+        raise InputError(f"cannot read image {path}: {e.strerror}") from None
+    image = None
+    if raw.size and path.suffix.lower() in (".tif", ".tiff"):
+        ok, pages = cv2.imdecodemulti(raw, cv2.IMREAD_UNCHANGED)
+        image = pages[0][..., :3] if ok and pages[0].ndim == 3 else None  # grey pages: imdecode below
+        if image is not None and image.dtype == np.uint16:
+            image = (image >> 8).astype(np.uint8)
+    if image is None and raw.size:
+        image = cv2.imdecode(raw, cv2.IMREAD_COLOR)
+    if image is None or image.dtype != np.uint8 or image.shape[2:] != (3,):
+        raise InputError(f"cannot decode image {path}: the file is corrupt or not an image")
+    return encode_bgr(np.ascontiguousarray(image), str(path))
+
+
+def _file_items(path: Path, on_error) -> Iterator[tuple[str, bytes]]:
     if path.suffix.lower() in VIDEO_SUFFIXES:
         yield from _video_frames(path)
-    else:
-        yield str(path), path.read_bytes()
+        return
+    try:
+        encoded = read_image(path)
+    except InputError as e:
+        if on_error is None:
+            raise
+        on_error(e)
+        return
+    yield str(path), encoded
 
 
 def _dataset_items(dataset) -> Iterator[tuple[str, bytes]]:
@@ -129,8 +165,12 @@ def count(source) -> int | None:
     return None
 
 
-def iterate(source) -> Iterator[tuple[str, bytes]]:
-    """Yield (name, encoded bytes) for every image in `source`, in order."""
+def iterate(source, on_error=None) -> Iterator[tuple[str, bytes]]:
+    """Yield (name, encoded bytes) for every image in `source`, in order.
+
+    An image file that cannot be decoded here raises its InputError, or is
+    passed to `on_error(error)` and skipped.
+    """
     if isinstance(source, (bytes, bytearray)):
         yield "bytes", bytes(source)
     elif isinstance(source, np.ndarray):
@@ -139,12 +179,12 @@ def iterate(source) -> Iterator[tuple[str, bytes]]:
             yield f"array:{i}", encode_bgr(frame, f"image array {i}")
     elif isinstance(source, (str, os.PathLike)):
         for path in expand_paths(source):
-            yield from _file_items(path)
+            yield from _file_items(path, on_error)
     elif isinstance(source, (list, tuple)):
         if not source:
             raise InputError("the list of images is empty")
         for item in source:
-            yield from iterate(item)
+            yield from iterate(item, on_error)
     elif type(source).__module__.startswith("tensorflow") and hasattr(source, "element_spec"):
         yield from _dataset_items(source)
     else:

@@ -38,10 +38,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tftrt_yolo.errors import InputError
+from tftrt_yolo.tasks import SPECS, TASKS, check_task, task_spec
+
 GENERATOR_VERSION = 1
 
-TASKS = ("detect", "segment", "classify", "pose", "obb")
-_TASK_ID = {t: i for i, t in enumerate(TASKS)}
+_TASK_ID = {t: i for i, t in enumerate(TASKS)}  # part of every image's seed
 _SPLIT_ID = {"train": 0, "val": 1}
 
 SHAPE_NAMES = ("circle", "rectangle", "triangle", "star", "hexagon")
@@ -50,28 +52,27 @@ POSE_NAMES = ("figure",)
 KPT_NAMES = ("head", "left_hand", "right_hand", "left_foot", "right_foot")
 FLIP_IDX = (0, 2, 1, 4, 3)
 
-DEFAULT_N_TRAIN = {"detect": 3000, "segment": 3000, "classify": 3000, "pose": 3000, "obb": 3000}
+DEFAULT_N_TRAIN = {t: spec.demo_n_train for t, spec in SPECS.items()}
 DEFAULT_N_VAL = 300
 #: Image sides are drawn uniformly from [0.5 * imgsz, 1.25 * imgsz] (320..800 px for 640).
-DEFAULT_IMGSZ = {"detect": 640, "segment": 640, "classify": 224, "pose": 640, "obb": 640}
+DEFAULT_IMGSZ = {t: spec.demo_imgsz for t, spec in SPECS.items()}
 JPEG_QUALITY = 95
 
 _OCC_ID = 255  # id-map value of occluder blobs (objects are 1..254)
 
 
+_CLASS_NAMES = {
+    "detect": SHAPE_NAMES,
+    "segment": SHAPE_NAMES,
+    "classify": tuple(sorted(SHAPE_NAMES)),  # Ultralytics numbers classification folders in sorted order
+    "pose": POSE_NAMES,
+    "obb": OBB_NAMES,
+}
+
+
 def class_names(task: str) -> tuple[str, ...]:
     """Class names of ``task``'s synthetic dataset, index = class id."""
-    _check_task(task)
-    if task == "classify":  # Ultralytics numbers classification folders in sorted order
-        return tuple(sorted(SHAPE_NAMES))
-    return {"pose": POSE_NAMES, "obb": OBB_NAMES}.get(task, SHAPE_NAMES)
-
-
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        from tftrt_yolo.errors import InputError
-
-        raise InputError(f"unknown task {task!r}: valid tasks are {', '.join(TASKS)}")
+    return _CLASS_NAMES[check_task(task)]
 
 
 # --------------------------------------------------------------------------- drawing helpers
@@ -345,7 +346,8 @@ def _box_line(cls: int, box, w: int, h: int) -> str:
 # --------------------------------------------------------------------------- per-task images
 
 
-def _shapes_image(rng, imgsz: int, task: str):
+def _shapes_image(rng, imgsz: int, polygons: bool):
+    """Shapes labelled by boxes, or (segment) by the polygons of their visible parts, which must be connected."""
     h, w = _image_size(rng, imgsz)
     cv = _Canvas(_background(rng, h, w))
     m = min(h, w)
@@ -357,15 +359,15 @@ def _shapes_image(rng, imgsz: int, task: str):
         for _try in range(12):
             r = math.exp(rng.uniform(math.log(r_lo), math.log(r_hi)))
             c = rng.uniform([-0.2 * r, -0.2 * r], [w + 0.2 * r, h + 0.2 * r])
-            oid = _place_shape(cv, rng, cls, r, c, rng.uniform(0, 2 * math.pi), 0.4, task == "segment")
+            oid = _place_shape(cv, rng, cls, r, c, rng.uniform(0, 2 * math.pi), 0.4, polygons)
             if oid is not None:
                 objs.append((oid, cls))
                 break
-    _add_occluders(cv, rng, int(rng.integers(0, 4)), 0.04 * m, 0.14 * m, 0.4, task == "segment")
+    _add_occluders(cv, rng, int(rng.integers(0, 4)), 0.04 * m, 0.14 * m, 0.4, polygons)
     img = _finish(cv.img, rng)
     lines = []
     for oid, cls in objs:
-        if task == "segment":
+        if polygons:
             poly = _visible_polygon(cv, oid)
             if poly is None:
                 continue
@@ -588,24 +590,25 @@ def _write_image(path: Path, img: np.ndarray) -> None:
     path.write_bytes(buf.tobytes())
 
 
-def _classify_label(task_seed: int, split: str, index: int) -> int:
-    # balanced classes: class = index mod nc
-    return index % len(SHAPE_NAMES)
+def _classify_sample(rng, imgsz: int, index: int):
+    cls = index % len(SHAPE_NAMES)  # balanced classes
+    return _classify_image(rng, imgsz, cls), [SHAPE_NAMES[cls]]
+
+
+#: (rng, imgsz, index) -> (BGR image, label lines) per task
+_SAMPLERS = {
+    "detect": lambda rng, imgsz, index: _shapes_image(rng, imgsz, polygons=False),
+    "segment": lambda rng, imgsz, index: _shapes_image(rng, imgsz, polygons=True),
+    "classify": _classify_sample,
+    "pose": lambda rng, imgsz, index: _pose_image(rng, imgsz),
+    "obb": lambda rng, imgsz, index: _obb_image(rng, imgsz),
+}
 
 
 def make_sample(task: str, seed: int, split: str, index: int, imgsz: int | None = None):
     """Draw one sample: (BGR uint8 image, label lines) — for classify, lines = [class name]."""
-    _check_task(task)
-    imgsz = imgsz or DEFAULT_IMGSZ[task]
-    rng = _rng(seed, task, split, index)
-    if task in ("detect", "segment"):
-        return _shapes_image(rng, imgsz, task)
-    if task == "pose":
-        return _pose_image(rng, imgsz)
-    if task == "obb":
-        return _obb_image(rng, imgsz)
-    cls = _classify_label(seed, split, index)
-    return _classify_image(rng, imgsz, cls), [SHAPE_NAMES[cls]]
+    spec = task_spec(task)
+    return _SAMPLERS[spec.name](_rng(seed, task, split, index), imgsz or spec.demo_imgsz, index)
 
 
 def _write_sample(args) -> None:
@@ -614,7 +617,7 @@ def _write_sample(args) -> None:
     img, lines = make_sample(task, seed, split, index, imgsz)
     root = Path(root)
     name = f"{split}_{index:06d}"
-    if task == "classify":
+    if task_spec(task).class_folders:
         _write_image(root / split / lines[0] / f"{name}.jpg", img)
         return
     _write_image(root / "images" / split / f"{name}.jpg", img)
@@ -633,7 +636,7 @@ def _yaml_text(task: str, seed: int, n_train: int, n_val: int, imgsz: int) -> st
         "names:",
         *(f"  {i}: {n}" for i, n in enumerate(names)),
     ]
-    if task == "pose":
+    if "keypoints" in task_spec(task).outputs:
         out += [
             f"kpt_shape: [{len(KPT_NAMES)}, 3]",
             f"flip_idx: [{', '.join(map(str, FLIP_IDX))}]",
@@ -646,7 +649,7 @@ def _yaml_text(task: str, seed: int, n_train: int, n_val: int, imgsz: int) -> st
 def dataset_entry(task: str, root: str | os.PathLike) -> Path:
     """What Ultralytics' ``data=`` takes for a dataset folder: its YAML, or the folder for classify."""
     root = Path(root)
-    return root if task == "classify" else root / "data.yaml"
+    return root if task_spec(task).class_folders else root / "data.yaml"
 
 
 def read_meta(root: str | os.PathLike) -> dict | None:
@@ -676,12 +679,10 @@ def generate_dataset(
     interrupted run leaves no half-written ``root``. ``imgsz`` (default 640, 224 for classify) sets
     the image sides, drawn from [0.5, 1.25] * imgsz. ``n_train=0`` writes the val split only.
     """
-    from tftrt_yolo.errors import InputError
-
-    _check_task(task)
-    n_train = DEFAULT_N_TRAIN[task] if n_train is None else int(n_train)
+    spec = task_spec(task)
+    n_train = spec.demo_n_train if n_train is None else int(n_train)
     n_val = int(n_val)
-    imgsz = int(imgsz or DEFAULT_IMGSZ[task])
+    imgsz = int(imgsz or spec.demo_imgsz)
     if n_train < 0 or n_val < 1:
         raise InputError(f"need n_train >= 0 and n_val >= 1, got n_train={n_train}, n_val={n_val}")
     if imgsz < 64:
@@ -696,7 +697,7 @@ def generate_dataset(
     try:
         splits = {"train": n_train, "val": n_val}
         for split in splits:
-            if task == "classify":
+            if spec.class_folders:
                 for n in SHAPE_NAMES:
                     (tmp / split / n).mkdir(parents=True)
             else:
@@ -715,7 +716,7 @@ def generate_dataset(
         else:
             for j in jobs:
                 _write_sample(j)
-        if task != "classify":
+        if not spec.class_folders:
             (tmp / "data.yaml").write_text(_yaml_text(task, seed, n_train, n_val, imgsz))
         meta = {
             "task": task,
@@ -726,7 +727,7 @@ def generate_dataset(
             "generator_version": GENERATOR_VERSION,
             "names": list(class_names(task)),
         }
-        if task == "pose":
+        if "keypoints" in spec.outputs:
             meta.update(kpt_names=list(KPT_NAMES), flip_idx=list(FLIP_IDX))
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
         os.chmod(tmp, 0o755)

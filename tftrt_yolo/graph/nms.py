@@ -1,10 +1,12 @@
-"""Per-image non-maximum suppression with Ultralytics' semantics.
+"""Non-maximum suppression with Ultralytics' semantics, per image or for a whole batch.
 
 Ultralytics keeps, per candidate, only its best class (`multi_label=False`),
 drops scores <= conf, and runs class-aware NMS by offsetting boxes by
-class * 7680. Axis-aligned boxes use greedy NMS (NonMaxSuppressionV5, which has
-CPU and GPU kernels); rotated boxes use Fast-NMS over the probabilistic IoU,
-exactly as `TorchNMS.fast_nms(iou_func=batch_probiou)` does.
+class * 7680. Axis-aligned boxes use greedy NMS: per image with
+NonMaxSuppressionV5 (`greedy_nms`), or for the batch at once with the same IoU
+arithmetic and the same kept sets (`batched_greedy_nms`). Rotated boxes use
+Fast-NMS over the probabilistic IoU, exactly as
+`TorchNMS.fast_nms(iou_func=batch_probiou)` does, for the batch at once.
 """
 
 from __future__ import annotations
@@ -35,18 +37,18 @@ def greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
 
 
 def _covariance(rboxes):
-    w2 = tf.square(rboxes[:, 2]) / 12.0
-    h2 = tf.square(rboxes[:, 3]) / 12.0
-    cos, sin = tf.cos(rboxes[:, 4]), tf.sin(rboxes[:, 4])
+    w2 = tf.square(rboxes[..., 2]) / 12.0
+    h2 = tf.square(rboxes[..., 3]) / 12.0
+    cos, sin = tf.cos(rboxes[..., 4]), tf.sin(rboxes[..., 4])
     return w2 * cos**2 + h2 * sin**2, w2 * sin**2 + h2 * cos**2, (w2 - h2) * cos * sin
 
 
 def probiou_matrix(rboxes, eps: float = 1e-7):
-    """Pairwise probabilistic IoU of xywhr boxes [n, 5] -> [n, n] (Ultralytics' batch_probiou)."""
+    """Pairwise probabilistic IoU of xywhr boxes [..., n, 5] -> [..., n, n] (Ultralytics' batch_probiou)."""
     a, b, c = _covariance(rboxes)
-    x, y = rboxes[:, 0], rboxes[:, 1]
-    a1, b1, c1, x1, y1 = (v[:, None] for v in (a, b, c, x, y))
-    a2, b2, c2, x2, y2 = (v[None, :] for v in (a, b, c, x, y))
+    x, y = rboxes[..., 0], rboxes[..., 1]
+    a1, b1, c1, x1, y1 = (v[..., :, None] for v in (a, b, c, x, y))
+    a2, b2, c2, x2, y2 = (v[..., None, :] for v in (a, b, c, x, y))
     denom = (a1 + a2) * (b1 + b2) - tf.square(c1 + c2)
     t1 = ((a1 + a2) * tf.square(y1 - y2) + (b1 + b2) * tf.square(x1 - x2)) / (denom + eps) * 0.25
     t2 = ((c1 + c2) * (x2 - x1) * (y1 - y2)) / (denom + eps) * 0.5
@@ -58,17 +60,77 @@ def probiou_matrix(rboxes, eps: float = 1e-7):
     return 1.0 - hd
 
 
-def rotated_nms(rboxes, scores, classes, conf, iou, max_det):
-    """Fast-NMS over probabilistic IoU for one image; same return as `greedy_nms`."""
-    candidates = tf.where(scores > conf)[:, 0]
-    order = tf.gather(candidates, tf.argsort(tf.gather(scores, candidates), direction="DESCENDING", stable=True))
-    boxes = tf.gather(rboxes, order)
-    offset = tf.cast(tf.gather(classes, order), tf.float32)[:, None] * CLASS_OFFSET
-    boxes = tf.concat([boxes[:, :2] + offset, boxes[:, 2:]], axis=-1)
-    pairwise = probiou_matrix(boxes)
-    ious = tf.linalg.band_part(pairwise, 0, -1) - tf.linalg.band_part(pairwise, 0, 0)  # i < j only
-    suppressed = tf.reduce_any(ious > iou, axis=0)
-    kept = tf.boolean_mask(order, tf.logical_not(suppressed))[:max_det]
-    count = tf.shape(kept)[0]
-    selected = tf.pad(tf.cast(kept, tf.int32), [[0, max_det - count]])
-    return selected, count
+def _candidates(scores, conf):
+    """Per image, the candidates (score > conf) by descending score, ties by index as the NMS kernels order
+    them: (anchor indices [N, K], valid [N, K]); K is the most candidates of any image, the rest is padding."""
+    is_candidate = scores > conf[:, None]
+    k = tf.reduce_max(tf.concat([tf.reduce_sum(tf.cast(is_candidate, tf.int32), axis=1), [0]], 0))
+    ranked = tf.where(is_candidate, scores, -float("inf"))
+    order = tf.argsort(ranked, axis=1, direction="DESCENDING", stable=True)[:, :k]
+    return order, tf.gather(is_candidate, order, batch_dims=1)
+
+
+def _first_kept(order, kept, max_det):
+    """(indices [N, K]: the kept anchors first, in order; count [N], at most max_det): `greedy_nms`'s return."""
+    kept_first = tf.argsort(tf.cast(tf.logical_not(kept), tf.int32), axis=1, stable=True)
+    count = tf.minimum(tf.reduce_sum(tf.cast(kept, tf.int32), axis=1), max_det)
+    return tf.gather(order, kept_first, batch_dims=1), count
+
+
+def _offset_by_class(boxes, classes, order, coordinates: int):
+    """The candidates' boxes [N, K, B], their first `coordinates` values shifted by class * 7680 (class-aware
+    NMS in one pass): 4 for corners, 2 (the centre) for rotated boxes."""
+    offset = tf.cast(tf.gather(classes, order, batch_dims=1), tf.float32)[..., None] * CLASS_OFFSET
+    boxes = tf.gather(boxes, order, batch_dims=1)
+    return tf.concat([boxes[..., :coordinates] + offset, boxes[..., coordinates:]], axis=-1)
+
+
+def _iou_matrix(boxes):
+    """IoU [N, K, K] of corner boxes [N, K, 4] with NonMaxSuppressionV5's arithmetic (corners ordered,
+    0 for empty boxes), so that thresholding it keeps exactly what that kernel keeps."""
+    lo = tf.minimum(boxes[..., :2], boxes[..., 2:])
+    hi = tf.maximum(boxes[..., :2], boxes[..., 2:])
+    area = (hi[..., 1] - lo[..., 1]) * (hi[..., 0] - lo[..., 0])
+    side = tf.maximum(
+        tf.minimum(hi[..., :, None, :], hi[..., None, :, :]) - tf.maximum(lo[..., :, None, :], lo[..., None, :, :]), 0.0
+    )
+    inter = side[..., 1] * side[..., 0]
+    iou = inter / (area[..., :, None] + area[..., None, :] - inter)
+    return tf.where((area[..., :, None] <= 0.0) | (area[..., None, :] <= 0.0), 0.0, iou)
+
+
+def batched_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
+    """`greedy_nms` for a batch ([N, A, ...] and [N] thresholds) without a loop over images or boxes.
+
+    Greedy NMS keeps a box when no kept, higher-ranked box overlaps it by more than `iou`. That rule,
+    applied to every box at once and repeated until nothing changes, settles on exactly the greedy kept
+    set (the first k boxes are final after k rounds; in practice a few rounds suffice).
+    """
+    order, valid = _candidates(scores, conf)
+    boxes = _offset_by_class(boxes_xyxy, classes, order, 4)
+    k = tf.shape(order)[1]
+    earlier = tf.range(k)[:, None] < tf.range(k)[None, :]  # [j, i]: j ranks before i
+    suppresses = (_iou_matrix(boxes) > iou[:, None, None]) & earlier
+
+    def rule(kept):
+        return valid & tf.logical_not(tf.reduce_any(kept[:, :, None] & suppresses, axis=1))
+
+    _, kept = tf.while_loop(
+        lambda previous, kept: tf.reduce_any(previous != kept),
+        lambda previous, kept: (kept, rule(kept)),
+        (valid, rule(valid)),
+    )
+    return _first_kept(order, kept, max_det)
+
+
+def batched_rotated_nms(rboxes, scores, classes, conf, iou, max_det):
+    """Fast-NMS over probabilistic IoU for a batch (xywhr [N, A, 5]); same return as `batched_greedy_nms`.
+
+    A box is dropped when any higher-ranked candidate, kept or not, overlaps it by more than `iou`.
+    """
+    order, valid = _candidates(scores, conf)
+    boxes = _offset_by_class(rboxes, classes, order, 2)
+    k = tf.shape(order)[1]
+    earlier = tf.range(k)[:, None] < tf.range(k)[None, :]
+    overlapping = (probiou_matrix(boxes) > iou[:, None, None]) & earlier & valid[:, :, None]
+    return _first_kept(order, valid & tf.logical_not(tf.reduce_any(overlapping, axis=1)), max_det)

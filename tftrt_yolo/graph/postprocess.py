@@ -11,7 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tftrt_yolo.graph import nms
-from tftrt_yolo.graph.preprocess import letterbox_geometry
+from tftrt_yolo.graph.preprocess import letterbox_geometry, per_device
 
 
 def _select(pred, nc, conf, iou, max_det, rotated):
@@ -21,22 +21,28 @@ def _select(pred, nc, conf, iou, max_det, rotated):
     scores = tf.reduce_max(cls, axis=-1)
     classes = tf.argmax(cls, axis=-1, output_type=tf.int32)
 
-    padded = tf.reduce_max(tf.concat([max_det, [1]], 0))  # every image's indices padded to the largest max_det
+    if rotated:
+        rboxes = tf.concat([xywh, extra[..., -1:]], -1)
+        selected, counts = nms.batched_rotated_nms(rboxes, scores, classes, conf, iou, max_det)
+    else:
+        xyxy = nms.xywh_to_xyxy(xywh)
 
-    def one_image(args):
-        xywh_i, extra_i, scores_i, classes_i, conf_i, iou_i, max_det_i = args
-        if rotated:
-            rboxes = tf.concat([xywh_i, extra_i[:, -1:]], -1)
-            selected, count = nms.rotated_nms(rboxes, scores_i, classes_i, conf_i, iou_i, padded)
-        else:
-            selected, count = nms.greedy_nms(nms.xywh_to_xyxy(xywh_i), scores_i, classes_i, conf_i, iou_i, padded)
-        return selected, tf.minimum(count, max_det_i)
+        def one_by_one():  # NonMaxSuppressionV5's greedy loop per image, every image padded to the largest max_det
+            padded = tf.reduce_max(tf.concat([max_det, [1]], 0))
 
-    selected, counts = tf.map_fn(
-        one_image,
-        (xywh, extra, scores, classes, conf, iou, max_det),
-        fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)),
-    )
+            def one_image(args):
+                selected, count = nms.greedy_nms(*args[:5], padded)
+                return selected, tf.minimum(count, args[5])
+
+            return tf.map_fn(
+                one_image,
+                (xyxy, scores, classes, conf, iou, max_det),
+                fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)),
+            )
+
+        selected, counts = per_device(
+            one_by_one, lambda: nms.batched_greedy_nms(xyxy, scores, classes, conf, iou, max_det)
+        )
     most = tf.reduce_max(tf.concat([counts, [0]], 0))
     selected = selected[:, :most]
     valid = tf.range(most)[None, :] < counts[:, None]
@@ -122,38 +128,38 @@ def obb(pred, image_sizes, *, nc, imgsz, conf, iou, max_det):
 
 
 def _letterbox_masks(coeffs, protos, xyxy, imgsz):
-    """Binary masks at letterbox size [N, S, S, D] (ultralytics.utils.ops.process_mask, upsample=True)."""
-    d = tf.shape(coeffs)[1]
-    coeffs = tf.pad(coeffs, [[0, 0], [0, 1], [0, 0]])  # image resizes need >= 1 channel; dropped below
-    xyxy = tf.pad(xyxy, [[0, 0], [0, 1], [0, 0]])
-    logits = tf.einsum("ndc,nhwc->nhwd", coeffs, protos)
-    up = tf.image.resize(logits, [imgsz, imgsz], method="bilinear")
+    """Binary masks at letterbox size [N, D, S, S] (ultralytics.utils.ops.process_mask, upsample=True).
+
+    Detections stay a batch dimension (masks resized as [N * D, h, w, 1] images): no transposes of
+    mask-sized tensors.
+    """
+    n, d = tf.shape(coeffs)[0], tf.shape(coeffs)[1]
+    size = tf.shape(protos)[1:3]
+    logits = tf.reshape(tf.einsum("ndc,nhwc->ndhw", coeffs, protos), tf.concat([[n * d], size, [1]], 0))
+    up = tf.reshape(tf.image.resize(logits, [imgsz, imgsz], method="bilinear"), [n, d, imgsz, imgsz])
     pixels = tf.range(imgsz, dtype=tf.float32)
-    x1, y1, x2, y2 = (xyxy[..., i][:, None, :] for i in range(4))  # [N, 1, D]
-    cols = (pixels[None, :, None] >= x1) & (pixels[None, :, None] < x2)  # [N, S(w), D]
-    rows = (pixels[None, :, None] >= y1) & (pixels[None, :, None] < y2)  # [N, S(h), D]
-    return ((up > 0.0) & rows[:, :, None, :] & cols[:, None, :, :])[..., :d]
+    x1, y1, x2, y2 = (xyxy[..., i][..., None] for i in range(4))  # [N, D, 1]
+    cols = (pixels >= x1) & (pixels < x2)  # [N, D, S(w)]
+    rows = (pixels >= y1) & (pixels < y2)  # [N, D, S(h)]
+    return (up > 0.0) & rows[..., None] & cols[..., None, :]
 
 
 def _masks_in_original(masks_lb, image_sizes, imgsz):
     """Crop the letterbox padding, resize each image's masks to its own size; uint8 [N, D, Hmax, Wmax]."""
-    d = tf.shape(masks_lb)[-1]
-    masks_lb = tf.pad(masks_lb, [[0, 0], [0, 0], [0, 0], [0, 1]])  # >= 1 channel to resize; dropped below
     new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
     h_max, w_max = tf.reduce_max(image_sizes[:, 0]), tf.reduce_max(image_sizes[:, 1])
 
     def one_image(args):
-        mask, hw, nh, nw, t, l = args
-        content = tf.cast(mask[t : t + nh, l : l + nw], tf.float32)
-        resized = tf.image.resize(content, hw, method="bilinear") > 0.5
-        return tf.pad(tf.cast(resized, tf.uint8), [[0, h_max - hw[0]], [0, w_max - hw[1]], [0, 0]])
+        masks, hw, nh, nw, t, l = args
+        content = tf.cast(masks[:, t : t + nh, l : l + nw, None], tf.float32)  # [D, nh, nw, 1]
+        resized = tf.image.resize(content, hw, method="bilinear")[..., 0] > 0.5
+        return tf.pad(tf.cast(resized, tf.uint8), [[0, 0], [0, h_max - hw[0]], [0, w_max - hw[1]]])
 
-    per_image = tf.map_fn(
+    return tf.map_fn(
         one_image,
         (masks_lb, image_sizes, new_h, new_w, top, left),
         fn_output_signature=tf.TensorSpec([None, None, None], tf.uint8),
     )
-    return tf.transpose(per_image[..., :d], [0, 3, 1, 2])
 
 
 def segment(pred, protos, image_sizes, *, nc, imgsz, conf, iou, max_det):
@@ -161,20 +167,19 @@ def segment(pred, protos, image_sizes, *, nc, imgsz, conf, iou, max_det):
     xyxy = nms.xywh_to_xyxy(det["xywh"])
     masks_lb = _letterbox_masks(det["extra"], protos, xyxy, imgsz)
     # Ultralytics drops detections whose mask is empty; move the kept ones to the front
-    keep = det["valid"] & tf.reduce_any(masks_lb, axis=[1, 2])
+    keep = det["valid"] & tf.reduce_any(masks_lb, axis=[2, 3])
     order = tf.argsort(tf.cast(tf.logical_not(keep), tf.int32), axis=1, stable=True)
     counts = tf.reduce_sum(tf.cast(keep, tf.int32), axis=1)
     most = tf.reduce_max(tf.concat([counts, [0]], 0))
     order = order[:, :most]
     valid = tf.range(most)[None, :] < counts[:, None]
     gather = lambda t: tf.gather(t, order, batch_dims=1)  # noqa: E731
-    masks_lb = tf.transpose(tf.gather(tf.transpose(masks_lb, [0, 3, 1, 2]), order, batch_dims=1), [0, 2, 3, 1])
     return {
         "boxes": _boxes_in_original(gather(xyxy), image_sizes, imgsz, valid),
         "scores": tf.where(valid, gather(det["scores"]), 0.0),
         "classes": tf.where(valid, gather(det["classes"]), -1),
         "num_detections": counts,
-        "masks": _masks_in_original(masks_lb & valid[:, None, None, :], image_sizes, imgsz),
+        "masks": _masks_in_original(gather(masks_lb) & valid[:, :, None, None], image_sizes, imgsz),
     }
 
 
@@ -182,3 +187,17 @@ def classify(probs, *, top_k: int = 5):
     k = min(top_k, probs.shape[-1])
     top = tf.math.top_k(probs, k=k)
     return {"probs": probs, "top5_classes": top.indices, "top5_scores": top.values}
+
+
+# task -> post-processing of the raw head outputs (a list: one tensor, or segment's two)
+BY_TASK = {
+    "detect": lambda outputs, image_sizes, info, **kw: detect(outputs[0], image_sizes, nc=len(info.names), **kw),
+    "segment": lambda outputs, image_sizes, info, **kw: segment(
+        outputs[0], outputs[1], image_sizes, nc=len(info.names), **kw
+    ),
+    "pose": lambda outputs, image_sizes, info, **kw: pose(
+        outputs[0], image_sizes, nc=len(info.names), kpt_shape=info.kpt_shape, **kw
+    ),
+    "obb": lambda outputs, image_sizes, info, **kw: obb(outputs[0], image_sizes, nc=len(info.names), **kw),
+    "classify": lambda outputs, image_sizes, info, **kw: classify(outputs[0]),
+}

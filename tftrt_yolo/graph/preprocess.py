@@ -9,8 +9,12 @@ float64 with round-half-to-even, as Python's `round` does in Ultralytics.
 from __future__ import annotations
 
 import tensorflow as tf
+from tensorflow.python.ops import gen_functional_ops
 
 PAD_VALUE = 114.0
+# uint8 levels -> [0, 1] as a multiplication: Grappler turns `x / 255.0` into this in graphs but not in
+# eager mode or inside some functions; written out, every path gives the same floats.
+_TO_UNIT = 1.0 / 255.0
 
 
 def decode(encoded: tf.Tensor) -> tf.Tensor:
@@ -40,15 +44,17 @@ def letterbox_geometry(hw: tf.Tensor, size: int):
 _CV2_COEF_SCALE = 2048.0  # OpenCV's INTER_RESIZE_COEF_SCALE: 11-bit fixed-point interpolation weights
 
 
-def _cv2_linear_taps(src, dst, clamp_weights: bool):
+def _cv2_linear_taps(dst_index, src, dst, clamp_weights: bool):
     """Source indices and fixed-point weights of cv2.INTER_LINEAR along one axis.
 
-    OpenCV computes the position in float32 and rounds each weight to 11 bits;
-    it zeroes the fraction at the left/right borders but not at the top/bottom
-    (there it only clamps the row index), hence `clamp_weights`.
+    `dst_index` [..., S] are output positions (any values: callers mask those past `dst`), `src` and `dst`
+    [...] the input and output lengths (one per image of a batch). OpenCV computes the position in float32
+    and rounds each weight to 11 bits; it zeroes the fraction at the left/right borders but not at the
+    top/bottom (there it only clamps the row index), hence `clamp_weights`.
     """
+    src, dst = src[..., None], dst[..., None]
     scale = 1.0 / (tf.cast(dst, tf.float64) / tf.cast(src, tf.float64))
-    pos = tf.cast((tf.range(dst, dtype=tf.float64) + 0.5) * scale - 0.5, tf.float32)
+    pos = tf.cast((tf.cast(dst_index, tf.float64) + 0.5) * scale - 0.5, tf.float32)
     first = tf.floor(pos)
     frac = pos - first
     first = tf.cast(first, tf.int32)
@@ -59,50 +65,56 @@ def _cv2_linear_taps(src, dst, clamp_weights: bool):
     return tf.clip_by_value(first, 0, src - 1), tf.clip_by_value(first + 1, 0, src - 1), w0, w1
 
 
-def _resize_like_cv2(image: tf.Tensor, new_h, new_w) -> tf.Tensor:
-    """cv2.resize(INTER_LINEAR) of a uint8-valued image, bit for bit (float32 out, 0..255).
+def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tensor:
+    """Letterbox bit for bit as Ultralytics (cv2.INTER_LINEAR, 114 padding): uint8 -> float32 in [0, 1].
 
-    OpenCV interpolates uint8 images in 11-bit fixed point (columns, then rows
-    with its SIMD rounding) and switches to 2x2 averaging for an exact 2x
-    downscale; a float bilinear resize is one level off on about a tenth of the values
-    (benchmarks/results/cpu/preprocess.md).
+    One image ([H, W, 3], `image_sizes` [2]) or a batch ([N, H, W, 3] holding image i in its top-left
+    `image_sizes[i]` corner, [N, 2]). Output pixels read their taps through tables of source indices and
+    fixed-point weights, one per image, so one gather per tap serves a batch of different sizes. Only the
+    box that holds some image's content is computed; the rest is padding for all.
+
+    OpenCV interpolates uint8 images in 11-bit fixed point: columns (scaled by 2048, then >> 4 as its
+    SIMD vertical pass does), then rows; for an exact 2x downscale it averages 2x2 blocks, which these
+    weights (1024, 1024 on both axes) reproduce. A float bilinear resize is one level off on about a
+    tenth of the values (benchmarks/results/cpu/preprocess.md).
     """
-    pixels = tf.cast(image, tf.int32)
-    h, w = tf.shape(pixels)[0], tf.shape(pixels)[1]
+    batch_dims = images.shape.rank - 3
+    h, w = image_sizes[..., 0], image_sizes[..., 1]
+    new_h, new_w, top, left = letterbox_geometry(image_sizes, size)
+    # the content box; `size` and the first row/column stand in for an empty batch's missing values
+    first_row, first_col = (tf.reduce_min(tf.concat([tf.reshape(v, [-1]), [size]], 0)) for v in (top, left))
+    end_row = tf.reduce_max(tf.concat([tf.reshape(top + new_h, [-1]), [first_row]], 0))
+    end_col = tf.reduce_max(tf.concat([tf.reshape(left + new_w, [-1]), [first_col]], 0))
+    rows = tf.range(first_row, end_row) - top[..., None]  # output row -> row in the resized image
+    cols = tf.range(first_col, end_col) - left[..., None]
+    x0, x1, a0, a1 = _cv2_linear_taps(cols, w, new_w, clamp_weights=True)
+    y0, y1, b0, b1 = _cv2_linear_taps(rows, h, new_h, clamp_weights=False)
 
-    def linear():
-        x0, x1, a0, a1 = _cv2_linear_taps(w, new_w, clamp_weights=True)
-        y0, y1, b0, b1 = _cv2_linear_taps(h, new_h, clamp_weights=False)
+    def columns(rows):  # horizontal pass [..., R, columns, 3], int32
+        tap = lambda x: tf.cast(tf.gather(rows, x, axis=-2, batch_dims=batch_dims), tf.int32)  # noqa: E731
+        return tf.bitwise.right_shift(tap(x0) * a0[..., None, :, None] + tap(x1) * a1[..., None, :, None], 4)
 
-        def columns(rows):  # horizontal pass, scaled by 2048, then >> 4 as OpenCV's SIMD vertical pass does
-            hor = tf.gather(rows, x0, axis=1) * a0[None, :, None] + tf.gather(rows, x1, axis=1) * a1[None, :, None]
-            return tf.bitwise.right_shift(hor, 4)
+    def every_row_once():  # cheaper unless the images shrink to less than half their height
+        hor = columns(images)
+        return tuple(tf.gather(hor, y, axis=-3, batch_dims=batch_dims) for y in (y0, y1))
 
-        def every_row_once():  # cheaper unless the image shrinks to less than half its height
-            hor = columns(pixels)
-            return tf.gather(hor, y0), tf.gather(hor, y1)
+    def rows_read():
+        return tuple(columns(tf.gather(images, y, axis=-3, batch_dims=batch_dims)) for y in (y0, y1))
 
-        def rows_read():
-            return columns(tf.gather(pixels, y0)), columns(tf.gather(pixels, y1))
-
-        top, bottom = tf.cond(h <= 2 * new_h, every_row_once, rows_read)
-        weighted = lambda rows, weight: tf.bitwise.right_shift(rows * weight[:, None, None], 16)  # noqa: E731
-        return tf.bitwise.right_shift(weighted(top, b0) + weighted(bottom, b1) + 2, 2)
-
-    def halve():  # (sum of each 2x2 block + 2) >> 2
-        blocks = tf.reshape(pixels[: 2 * new_h, : 2 * new_w], [new_h, 2, new_w, 2, 3])
-        return tf.bitwise.right_shift(tf.reduce_sum(blocks, axis=[1, 3]) + 2, 2)
-
-    return tf.cast(tf.cond((h == 2 * new_h) & (w == 2 * new_w), halve, linear), tf.float32)  # within 0..255
+    upper, lower = tf.cond(tf.shape(images)[-3] <= 2 * (end_row - first_row), every_row_once, rows_read)
+    weighted = lambda rows, weight: tf.bitwise.right_shift(rows * weight[..., None, None], 16)  # noqa: E731
+    content = tf.cast(tf.bitwise.right_shift(weighted(upper, b0) + weighted(lower, b1) + 2, 2), tf.float32)
+    if batch_dims:  # the box holds the largest images: pad the others inside it
+        row_inside, col_inside = (rows >= 0) & (rows < new_h[:, None]), (cols >= 0) & (cols < new_w[:, None])
+        content = tf.where((row_inside[:, :, None] & col_inside[:, None, :])[..., None], content, PAD_VALUE)
+    padding = [[0, 0]] * batch_dims + [[first_row, size - end_row], [first_col, size - end_col], [0, 0]]
+    padded = tf.pad(content, padding, constant_values=PAD_VALUE) * _TO_UNIT
+    return tf.ensure_shape(padded, images.shape[:-3] + [size, size, 3])
 
 
 def letterbox(image: tf.Tensor, size: int) -> tf.Tensor:
-    """float32 [H, W, 3] with uint8 values -> float32 [size, size, 3] in [0, 1]."""
-    new_h, new_w, top, left = letterbox_geometry(tf.shape(image)[:2], size)
-    resized = _resize_like_cv2(image, new_h, new_w)
-    padding = [[top, size - new_h - top], [left, size - new_w - left], [0, 0]]
-    padded = tf.pad(resized, padding, constant_values=PAD_VALUE)
-    return tf.ensure_shape(padded / 255.0, [size, size, 3])
+    """One image [H, W, 3] with uint8 values (any dtype) -> float32 [size, size, 3] in [0, 1]."""
+    return _letterbox(tf.cast(image, tf.uint8), tf.shape(image)[:2], size)
 
 
 _PIL_PRECISION_BITS = 22  # Pillow's fixed-point weights for 8-bit images
@@ -130,16 +142,16 @@ def _pil_bilinear_taps(src, dst):
 
 
 def _pil_resample_axis(pixels: tf.Tensor, dst, axis: int) -> tf.Tensor:
-    """One Pillow resampling pass of int32 uint8-valued pixels along `axis` (0 rows, 1 columns)."""
+    """One Pillow resampling pass of int32 uint8-valued pixels [..., H, W, 3] along `axis` (-3 rows, -2 columns)."""
     src = tf.shape(pixels)[axis]
     first, weights = _pil_bilinear_taps(src, dst)
-    shape = [-1, 1, 1] if axis == 0 else [1, -1, 1]
+    shape = [-1, 1, 1] if axis == -3 else [-1, 1]
 
     def add_tap(acc, k):  # one tap at a time: memory stays at one output-sized buffer
         index = tf.minimum(first + k, src - 1)
         return acc + tf.gather(pixels, index, axis=axis) * tf.reshape(weights[:, k], shape)
 
-    out_shape = tf.tensor_scatter_nd_update(tf.shape(pixels), [[axis]], [dst])
+    out_shape = tf.tensor_scatter_nd_update(tf.shape(pixels), [[pixels.shape.rank + axis]], [dst])
     acc = tf.fill(out_shape, tf.constant(1 << (_PIL_PRECISION_BITS - 1), tf.int32))
     acc = tf.foldl(add_tap, tf.range(tf.shape(weights)[1]), initializer=acc)
     return tf.clip_by_value(tf.bitwise.right_shift(acc, _PIL_PRECISION_BITS), 0, 255)
@@ -148,28 +160,103 @@ def _pil_resample_axis(pixels: tf.Tensor, dst, axis: int) -> tf.Tensor:
 def resize_and_crop(image: tf.Tensor, size: int) -> tf.Tensor:
     """Classify: short side to `size`, centre crop, like Ultralytics' torchvision transforms; float32 [0, 1].
 
-    torchvision resizes PIL images with Pillow's antialiased bilinear filter,
-    one axis at a time, rounding to uint8 after each pass; this reproduces it bit for bit.
+    `image` is [..., H, W, 3] with uint8 values (any dtype; a batch shares one size). torchvision resizes
+    PIL images with Pillow's antialiased bilinear filter, one axis at a time, rounding to uint8 after each
+    pass; this reproduces it bit for bit.
     """
-    hw = tf.cast(tf.shape(image)[:2], tf.float64)
+    pixels = tf.cast(image, tf.int32)
+    h, w = tf.shape(pixels)[-3], tf.shape(pixels)[-2]
+    hw = tf.cast(tf.stack([h, w]), tf.float64)
     short = tf.minimum(hw[0], hw[1])
     # torchvision.transforms.Resize(int) truncates the long side
     new_hw = tf.cast(tf.where(hw == short, tf.constant(size, tf.float64), tf.floor(size * hw / short)), tf.int32)
-    pixels = tf.cast(image, tf.int32)
-    h, w = tf.shape(pixels)[0], tf.shape(pixels)[1]
     resized = tf.cast(
         tf.cond(  # Pillow >= 13 runs the vertical pass first when the height shrinks, by over twice the width
             (new_hw[0] < h) & ((h - new_hw[0]) > 2 * (w - new_hw[1])),
-            lambda: _pil_resample_axis(_pil_resample_axis(pixels, new_hw[0], axis=0), new_hw[1], axis=1),
-            lambda: _pil_resample_axis(_pil_resample_axis(pixels, new_hw[1], axis=1), new_hw[0], axis=0),
+            lambda: _pil_resample_axis(_pil_resample_axis(pixels, new_hw[0], axis=-3), new_hw[1], axis=-2),
+            lambda: _pil_resample_axis(_pil_resample_axis(pixels, new_hw[1], axis=-2), new_hw[0], axis=-3),
         ),
         tf.float32,
     )
     top = tf.cast(tf.round(tf.cast(new_hw[0] - size, tf.float64) / 2.0), tf.int32)
     left = tf.cast(tf.round(tf.cast(new_hw[1] - size, tf.float64) / 2.0), tf.int32)
-    cropped = resized[top : top + size, left : left + size]
-    return tf.ensure_shape(cropped / 255.0, [size, size, 3])
+    cropped = resized[..., top : top + size, left : left + size, :]
+    return tf.ensure_shape(cropped * _TO_UNIT, image.shape[:-3] + [size, size, 3])
 
 
-def preprocess_one(image: tf.Tensor, size: int, letterboxed: bool) -> tf.Tensor:
-    return letterbox(image, size) if letterboxed else resize_and_crop(image, size)
+# Images the per-image loops (decoding has no batched op) may process at the same time.
+_PARALLEL_IMAGES = 16
+
+
+def _decode_padded(images: tf.Tensor):
+    """Decode every image -> (uint8 [N, Hmax, Wmax, 3], each image top-left, int32 [N, 2] (h, w))."""
+    n = tf.size(images)
+
+    def body(i, pixels, sizes):
+        image = decode(images[i])
+        return i + 1, pixels.write(i, tf.reshape(image, [-1, 3])), sizes.write(i, tf.shape(image)[:2])
+
+    arrays = (  # every image's pixels back to back: no TensorArray stacks images of different shapes
+        tf.TensorArray(tf.uint8, size=n, infer_shape=False, element_shape=tf.TensorShape([None, 3])),
+        tf.TensorArray(tf.int32, size=n, element_shape=tf.TensorShape([2])),
+    )
+    _, pixels, sizes = tf.while_loop(
+        lambda i, *_: i < n, body, (tf.constant(0), *arrays), parallel_iterations=_PARALLEL_IMAGES
+    )
+    sizes = sizes.stack()
+    h_max, w_max = (tf.reduce_max(tf.concat([sizes[:, i], [0]], 0)) for i in (0, 1))
+    h, w = sizes[:, 0:1, None], sizes[:, 1:2, None]
+    starts = tf.cumsum(h * w, exclusive=True)
+    y = tf.minimum(tf.range(h_max)[None, :, None], h - 1)
+    x = tf.minimum(tf.range(w_max)[None, None, :], w - 1)
+    return tf.gather(pixels.concat(), starts + y * w + x), sizes
+
+
+def per_device(one_by_one, batched):
+    """The same results two ways, chosen where the graph runs: `one_by_one` on a CPU, which runs separate
+    images in parallel faster than one op over the batch (TensorFlow shards one big gather poorly over
+    few cores, and a batch of different sizes computes the largest image's box for every image), and
+    `batched` elsewhere: a GPU needs the batch in few kernels, without a loop over images.
+
+    DeviceIndex says where it was placed, like `tf.__internal__.execute_fn_for_device`, whose Case op
+    is not lowered, so that a loop inside it loses its parallel iterations; a cond is lowered.
+    """
+    on_cpu = tf.equal(gen_functional_ops.device_index(device_names=["CPU"]), 0)
+    return tf.cond(on_cpu, one_by_one, batched)
+
+
+def preprocess_encoded(images: tf.Tensor, size: int, letterboxed: bool):
+    """Encoded images (string [N], any sizes) -> (float32 [N, size, size, 3] in [0, 1], int32 [N, 2] original hw)."""
+
+    def one_by_one(resize):
+        def one(encoded):
+            image = decode(encoded)
+            return resize(image, size), tf.shape(image)[:2]
+
+        signature = (tf.TensorSpec([size, size, 3], tf.float32), tf.TensorSpec([2], tf.int32))
+        return tf.map_fn(one, images, fn_output_signature=signature, parallel_iterations=_PARALLEL_IMAGES)
+
+    if not letterboxed:  # Pillow's filter width and pass order depend on each image's size
+        return one_by_one(resize_and_crop)
+
+    def batched():
+        padded, image_sizes = _decode_padded(images)
+        return _letterbox(padded, image_sizes, size), image_sizes
+
+    return per_device(lambda: one_by_one(letterbox), batched)
+
+
+def preprocess_images(images: tf.Tensor, size: int, letterboxed: bool):
+    """uint8 [N, H, W, 3] RGB -> (float32 [N, size, size, 3] in [0, 1], int32 [N, 2] original hw)."""
+    n, hw = tf.shape(images)[0], tf.shape(images)[1:3]
+    image_sizes = tf.tile(hw[None], [n, 1])
+    if letterboxed:
+        one, batched = (lambda image: _letterbox(image, hw, size)), (lambda: _letterbox(images, image_sizes, size))
+    else:  # the images share one size, so Pillow's filters and pass order are the same for the batch
+        one, batched = (lambda image: resize_and_crop(image, size)), (lambda: resize_and_crop(images, size))
+
+    def one_by_one():
+        signature = tf.TensorSpec([size, size, 3], tf.float32)
+        return tf.map_fn(one, images, fn_output_signature=signature, parallel_iterations=_PARALLEL_IMAGES)
+
+    return per_device(one_by_one, batched), image_sizes

@@ -1,13 +1,11 @@
 """Train tftrt_yolo's demo YOLOv8n models on the synthetic datasets, and write their model cards.
 
-Python::
+This is how the shipped ``tftrt_yolo/weights/yolov8n-<task>-demo.pt`` were made; it is a tool of
+this repository, not part of the installed package. One task or all; ``--time`` bounds each run in
+hours instead of epochs::
 
-    best = train_demo_model("detect", data_root="/tmp/data", epochs=30, device=0)
-
-Command line (one task or all; ``--time`` bounds each run in hours instead of epochs)::
-
-    python -m tftrt_yolo.train --task detect --epochs 30 --device 0 --out tftrt_yolo/weights
-    python -m tftrt_yolo.train --task all --validate-only --weights-dir tftrt_yolo/weights --device cpu
+    .venv/bin/python tools/train_demo_models.py --task detect --epochs 30 --device 0 --out tftrt_yolo/weights
+    .venv/bin/python tools/train_demo_models.py --task all --validate-only --device cpu
 
 Models are built from Ultralytics' own ``yolov8n*.yaml`` (random init, ``pretrained=False``).
 Nothing is downloaded: Ultralytics' AMP check would fetch a YOLO26 checkpoint, so AMP is
@@ -23,66 +21,19 @@ import sys
 import time
 from pathlib import Path
 
+import tftrt_yolo._ultralytics  # noqa: F401 - Ultralytics offline and out of ~/.config, before its import
 from tftrt_yolo.data.synthetic import (
-    DEFAULT_IMGSZ,
-    DEFAULT_N_TRAIN,
     DEFAULT_N_VAL,
+    FLIP_IDX,
     GENERATOR_VERSION,
-    TASKS,
+    KPT_NAMES,
     dataset_entry,
     generate_dataset,
     read_meta,
 )
+from tftrt_yolo.demo import WEIGHTS_DIR, cache_dir, demo_data
 from tftrt_yolo.errors import InputError
-
-MODEL_YAML = {
-    "detect": "yolov8n.yaml",
-    "segment": "yolov8n-seg.yaml",
-    "classify": "yolov8n-cls.yaml",
-    "pose": "yolov8n-pose.yaml",
-    "obb": "yolov8n-obb.yaml",
-}
-
-#: Ultralytics metric keys reported in the model cards, per task: (key, label).
-CARD_METRICS = {
-    "detect": [("metrics/mAP50(B)", "box mAP50"), ("metrics/mAP50-95(B)", "box mAP50-95")],
-    "segment": [
-        ("metrics/mAP50(B)", "box mAP50"),
-        ("metrics/mAP50-95(B)", "box mAP50-95"),
-        ("metrics/mAP50(M)", "mask mAP50"),
-        ("metrics/mAP50-95(M)", "mask mAP50-95"),
-    ],
-    "pose": [
-        ("metrics/mAP50(B)", "box mAP50"),
-        ("metrics/mAP50-95(B)", "box mAP50-95"),
-        ("metrics/mAP50(P)", "pose mAP50"),
-        ("metrics/mAP50-95(P)", "pose mAP50-95"),
-    ],
-    "obb": [("metrics/mAP50(B)", "box (rotated) mAP50"), ("metrics/mAP50-95(B)", "box (rotated) mAP50-95")],
-    "classify": [("metrics/accuracy_top1", "top1"), ("metrics/accuracy_top5", "top5")],
-}
-
-#: Quality bars the shipped demo models must meet on their own val split.
-QUALITY_BARS = {
-    "detect": {"metrics/mAP50-95(B)": 0.6},
-    "segment": {"metrics/mAP50-95(B)": 0.6, "metrics/mAP50-95(M)": 0.6},
-    "pose": {"metrics/mAP50-95(B)": 0.6, "metrics/mAP50-95(P)": 0.6},
-    "obb": {"metrics/mAP50-95(B)": 0.6},
-    "classify": {"metrics/accuracy_top1": 0.9},
-}
-
-
-def _ultralytics_env() -> None:
-    """Keep Ultralytics offline and out of ~/.config (setdefault: the caller's choice wins)."""
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "tftrt_yolo_ycfg"))
-    os.environ.setdefault("MPLCONFIGDIR", str(Path(os.environ.get("TMPDIR", "/tmp")) / "tftrt_yolo_mpl"))
-
-
-def _check_task(task: str) -> None:
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}: valid tasks are {', '.join(TASKS)}")
+from tftrt_yolo.tasks import TASKS, check_task, task_spec
 
 
 def _default_amp(device) -> bool | str:
@@ -99,9 +50,9 @@ def _default_amp(device) -> bool | str:
 def ensure_dataset(task: str, data_root, *, seed: int = 0, n_train=None, n_val: int = DEFAULT_N_VAL,
                    imgsz=None, workers=None) -> Path:
     """The dataset of ``task`` under ``data_root/<task>-seed<seed>``, generated if missing; its ``data=`` entry."""
-    _check_task(task)
-    n_train = DEFAULT_N_TRAIN[task] if n_train is None else int(n_train)
-    gen_imgsz = DEFAULT_IMGSZ[task] if imgsz is None else int(imgsz)
+    spec = task_spec(task)
+    n_train = spec.demo_n_train if n_train is None else int(n_train)
+    gen_imgsz = spec.demo_imgsz if imgsz is None else int(imgsz)
     root = Path(data_root).expanduser() / f"{task}-seed{seed}"
     meta = read_meta(root)
     want = {"task": task, "seed": seed, "n_train": n_train, "n_val": n_val, "imgsz": gen_imgsz,
@@ -143,9 +94,8 @@ def train_demo_model(
     Ultralytics' ``train`` as they are. Training ends with Ultralytics' validation of the (fp16,
     optimizer-stripped) best checkpoint; its metrics are written to ``<run dir>/final_metrics.json``.
     """
-    _check_task(task)
-    _ultralytics_env()
-    imgsz = int(imgsz or DEFAULT_IMGSZ[task])
+    spec = task_spec(task)
+    imgsz = int(imgsz or spec.demo_imgsz)
     data = ensure_dataset(task, data_root, seed=seed, n_train=n_train, n_val=n_val, imgsz=imgsz,
                           workers=gen_workers)
     from ultralytics import YOLO
@@ -156,7 +106,7 @@ def train_demo_model(
         device = 0 if torch.cuda.is_available() else "cpu"
     if amp is None:
         amp = _default_amp(device)
-    model = YOLO(MODEL_YAML[task], task=task)
+    model = YOLO(spec.ultralytics_yaml, task=task)
     args = dict(
         data=str(data),
         epochs=int(epochs),
@@ -207,14 +157,13 @@ def _device_name(device) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
 
 
-def validate(task: str, weights, data, *, imgsz=None, batch: int = 32, device="cpu") -> dict:
+def ultralytics_val(task: str, weights, data, *, imgsz=None, batch: int = 32, device="cpu") -> dict:
     """Ultralytics val of ``weights`` on ``data``'s val split; returns ``results_dict`` as floats."""
-    _check_task(task)
-    _ultralytics_env()
+    spec = task_spec(task)
     from ultralytics import YOLO
 
     model = YOLO(str(weights), task=task)
-    imgsz = int(imgsz or model.ckpt.get("train_args", {}).get("imgsz") or DEFAULT_IMGSZ[task])
+    imgsz = int(imgsz or model.ckpt.get("train_args", {}).get("imgsz") or spec.demo_imgsz)
     r = model.val(data=str(data), imgsz=imgsz, batch=batch, device=device, plots=False, split="val",
                   verbose=False, workers=0)
     return {k: float(v) for k, v in r.results_dict.items()}
@@ -241,6 +190,7 @@ def _ckpt_info(weights) -> dict:
 def model_card(task: str, weights, *, metrics: dict, measured_by: str, data_meta: dict | None,
                extra_sections: str = "", filename: str | None = None) -> str:
     """Markdown model card for a trained demo checkpoint (``filename``: the name it ships under)."""
+    spec = task_spec(task)
     weights = Path(weights)
     filename = filename or weights.name
     ci = _ckpt_info(weights)
@@ -251,15 +201,15 @@ def model_card(task: str, weights, *, metrics: dict, measured_by: str, data_meta
         f"# {Path(filename).stem}",
         "",
         f"YOLOv8n {task} model trained by tftrt_yolo from random init (Ultralytics "
-        f"`{MODEL_YAML[task]}`, `pretrained=False`) on tftrt_yolo's synthetic `{task}` dataset. "
+        f"`{spec.ultralytics_yaml}`, `pretrained=False`) on tftrt_yolo's synthetic `{task}` dataset. "
         "A demo model for the conversion pipeline: it only knows the synthetic data below.",
         "",
         f"- file: `{filename}` ({weights.stat().st_size / 1e6:.1f} MB, fp16 weights, optimizer stripped)",
         f"- classes ({len(names)}): " + ", ".join(f"{k}: {v}" for k, v in sorted(dict(names).items())),
     ]
-    if task == "pose":
-        lines.append("- keypoints (5, visibility 0/2): head, left_hand, right_hand, left_foot, right_foot; "
-                     "flip_idx [0, 2, 1, 4, 3]")
+    if "keypoints" in spec.outputs:
+        lines.append(f"- keypoints ({len(KPT_NAMES)}, visibility 0/2): {', '.join(KPT_NAMES)}; "
+                     f"flip_idx [{', '.join(map(str, FLIP_IDX))}]")
     lines += [
         f"- trained with Ultralytics {ci['version']} on {ci['date'] or '?'}",
         "",
@@ -287,8 +237,8 @@ def model_card(task: str, weights, *, metrics: dict, measured_by: str, data_meta
         "| metric | value | bar |",
         "| --- | --- | --- |",
     ]
-    bars = QUALITY_BARS[task]
-    for key, label in CARD_METRICS[task]:
+    bars = dict(spec.quality_bars)
+    for key, label in spec.card_metrics:
         v = metrics.get(key)
         bar = f">= {bars[key]}" if key in bars else ""
         lines.append(f"| {label} | {v:.4f} | {bar} |" if v is not None else f"| {label} | n/a | {bar} |")
@@ -297,14 +247,14 @@ def model_card(task: str, weights, *, metrics: dict, measured_by: str, data_meta
         lines += [
             "",
             "Best epoch during training (Ultralytics val on the training device, EMA weights before the fp16 strip): "
-            + ", ".join(f"{label} {float(tm[k]):.4f}" for k, label in CARD_METRICS[task] if k in tm),
+            + ", ".join(f"{label} {float(tm[k]):.4f}" for k, label in spec.card_metrics if k in tm),
         ]
     fv = ci["tftrt_yolo"].get("final_val") or {}
     if fv.get("metrics") and fv["metrics"] != metrics:
         lines += [
             "",
             f"At the end of training ({fv.get('measured_by')}, {fv.get('device')}): "
-            + ", ".join(f"{label} {fv['metrics'][k]:.4f}" for k, label in CARD_METRICS[task] if k in fv["metrics"]),
+            + ", ".join(f"{label} {fv['metrics'][k]:.4f}" for k, label in spec.card_metrics if k in fv["metrics"]),
         ]
     if extra_sections:
         lines += ["", extra_sections.rstrip()]
@@ -312,11 +262,11 @@ def model_card(task: str, weights, *, metrics: dict, measured_by: str, data_meta
 
 
 def meets_bars(task: str, metrics: dict) -> bool:
-    return all(metrics.get(k, 0.0) >= v for k, v in QUALITY_BARS[task].items())
+    return all(metrics.get(k, 0.0) >= v for k, v in task_spec(task).quality_bars)
 
 
 def _parse(argv):
-    p = argparse.ArgumentParser(prog="python -m tftrt_yolo.train", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="tools/train_demo_models.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--task", default="all", help=f"one of {', '.join(TASKS)}, or 'all' (default)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--time", type=float, default=None, help="hours per run; overrides --epochs")
@@ -352,36 +302,32 @@ def main(argv=None) -> int:
     a = _parse(argv)
     tasks = TASKS if a.task == "all" else (a.task,)
     for t in tasks:
-        _check_task(t)
-    from tftrt_yolo.demo import cache_dir
-
+        check_task(t)
     data_root = Path(a.data_root).expanduser() if a.data_root else cache_dir()
     cache = False if str(a.cache).lower() in {"false", "0", "none", ""} else a.cache
     ok = True
     for task in tasks:
         if a.validate_only:
-            wdir = Path(a.weights_dir) if a.weights_dir else Path(__file__).resolve().parent / "weights"
+            wdir = Path(a.weights_dir) if a.weights_dir else WEIGHTS_DIR
             weights = wdir / f"yolov8n-{task}-demo.pt"
             if not weights.is_file():
                 raise InputError(f"{weights} not found")
-            from tftrt_yolo.demo import demo_data
-
             seed = int(_ckpt_info(weights)["args"].get("seed", a.seed))
             data = demo_data(task, data_root, val_only=True, seed=seed, n_val=a.n_val, workers=a.gen_workers)
             device = a.device or "cpu"
-            metrics = validate(task, weights, data, batch=a.val_batch, device=device)
+            metrics = ultralytics_val(task, weights, data, batch=a.val_batch, device=device)
             # the card describes the training data, not the val-only copy used here
             tmeta = _ckpt_info(weights)["tftrt_yolo"].get("data")
             if not tmeta:
-                tmeta = dict(read_meta(Path(data) if task == "classify" else Path(data).parent) or {})
-                tmeta["n_train"] = a.n_train if a.n_train is not None else DEFAULT_N_TRAIN[task]
-            measured = (f"`python -m tftrt_yolo.train --validate-only --task {task}` (Ultralytics "
+                tmeta = dict(read_meta(Path(data) if task_spec(task).class_folders else Path(data).parent) or {})
+                tmeta["n_train"] = a.n_train if a.n_train is not None else task_spec(task).demo_n_train
+            measured = (f"`tools/train_demo_models.py --validate-only --task {task}` (Ultralytics "
                         f"{_ul_version()} val, batch {a.val_batch}, {_device_name(device)}) on the shipped checkpoint "
                         f"and a freshly generated val split (seed {tmeta.get('seed')}, {tmeta.get('n_val')} images)")
             extra = ""
-            if task == "classify":  # classify trains at 224: show what another input size costs
-                train_sz = int(_ckpt_info(weights)["args"].get("imgsz") or DEFAULT_IMGSZ[task])
-                m640 = validate(task, weights, data, imgsz=640, batch=a.val_batch, device=device)
+            if task_spec(task).demo_imgsz != 640:  # trained below the usual 640 (classify): show what 640 costs
+                train_sz = int(_ckpt_info(weights)["args"].get("imgsz") or task_spec(task).demo_imgsz)
+                m640 = ultralytics_val(task, weights, data, imgsz=640, batch=a.val_batch, device=device)
                 extra = (
                     f"Input size: trained and validated at imgsz {train_sz} (Ultralytics' classify default). "
                     f"Ultralytics' export uses the checkpoint's imgsz ({train_sz}) unless told otherwise; keep it: "

@@ -1,0 +1,123 @@
+"""The batched pre/post-processing equals the per-image one it replaces on GPUs, exactly.
+
+The graph picks per device (`preprocess.per_device`): images one by one on a CPU, the whole batch at once
+elsewhere. Tests run on a CPU, so these call the batched branch directly and compare it with the per-image
+functions that tests/test_preprocess.py and tests/test_parity.py check against Ultralytics.
+"""
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import REAL_PHOTOS
+
+from tftrt_yolo.graph import nms, preprocess
+
+
+def mixed_batch(seed):
+    """Encoded images of different sizes and formats: real photos, an exact 2x downscale, a >2x shrink
+    (the row-reading path), upscaling, thin and square images."""
+    rng = np.random.default_rng(seed)
+    encoded = [p.read_bytes() for p in REAL_PHOTOS]
+    for i, (h, w) in enumerate([(1280, 720), (1500, 300), (100, 160), (9, 700), (640, 640), (333, 517)]):
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        encoded.append(cv2.imencode(".png" if i % 2 else ".jpg", image)[1].tobytes())
+    return tf.constant(encoded)
+
+
+def batched_letterbox(encoded, size):
+    padded, image_sizes = preprocess._decode_padded(encoded)
+    return preprocess._letterbox(padded, image_sizes, size), image_sizes
+
+
+@pytest.mark.parametrize("size", [320, 640])
+def test_batched_letterbox_of_different_sizes_equals_one_by_one(size):
+    encoded = mixed_batch(size)
+    batched, image_sizes = tf.function(batched_letterbox)(encoded, size)
+    on_cpu, cpu_sizes = tf.function(preprocess.preprocess_encoded)(encoded, size, True)
+    np.testing.assert_array_equal(image_sizes.numpy(), cpu_sizes.numpy())
+    np.testing.assert_array_equal(batched.numpy(), on_cpu.numpy())
+    for i, one in enumerate(encoded):
+        expected = tf.function(preprocess.letterbox)(preprocess.decode(one), size)
+        np.testing.assert_array_equal(batched[i].numpy(), expected.numpy(), err_msg=f"image {i}")
+
+
+@pytest.mark.parametrize("letterboxed", [True, False])
+def test_preprocess_images_equals_one_by_one(letterboxed):
+    rng = np.random.default_rng(3)
+    images = tf.constant(rng.integers(0, 256, (3, 481, 367, 3), dtype=np.uint8))
+    size = 640 if letterboxed else 224
+    floats, image_sizes = tf.function(preprocess.preprocess_images)(images, size, letterboxed)
+    assert image_sizes.numpy().tolist() == [[481, 367]] * 3
+    one = preprocess.letterbox if letterboxed else preprocess.resize_and_crop
+    for i in range(3):
+        np.testing.assert_array_equal(floats[i].numpy(), tf.function(one)(images[i], size).numpy())
+    if letterboxed:  # the branch a GPU takes
+        batched = tf.function(preprocess._letterbox)(images, image_sizes, size)
+    else:
+        batched = tf.function(preprocess.resize_and_crop)(images, size)
+    np.testing.assert_array_equal(batched.numpy(), floats.numpy())
+
+
+def random_detections(seed, n=4, anchors=600, nc=3):
+    """Boxes in clusters (so that NMS has work), a few degenerate ones, random classes and scores."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 640, (n, 12, 2))
+    xy = centres[:, rng.integers(0, 12, anchors)] + rng.normal(0, 8, (n, anchors, 2))
+    wh = np.abs(rng.normal(60, 25, (n, anchors, 2)))
+    wh[:, ::97] = 0.0
+    xywh = np.concatenate([xy, wh], -1).astype(np.float32)
+    scores = rng.uniform(0, 1, (n, anchors)).astype(np.float32)
+    scores[:, 1::50] = scores[:, ::50]  # ties
+    classes = rng.integers(0, nc, (n, anchors)).astype(np.int32)
+    return xywh, scores, classes
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_batched_greedy_nms_keeps_what_nonmaxsuppression_keeps(seed):
+    xywh, scores, classes = random_detections(seed)
+    xyxy = nms.xywh_to_xyxy(tf.constant(xywh))
+    conf = tf.constant([0.25, 0.5, 0.01, 1.5])  # the last image has no candidate
+    iou = tf.constant([0.7, 0.45, 0.3, 0.7])
+    max_det = tf.constant([300, 7, 1000, 300])
+    selected, counts = tf.function(nms.batched_greedy_nms)(xyxy, scores, classes, conf, iou, max_det)
+    for i in range(len(scores)):
+        one, count = nms.greedy_nms(xyxy[i], scores[i], classes[i], conf[i], iou[i], max_det[i])
+        assert counts[i] == count
+        np.testing.assert_array_equal(selected[i, :count].numpy(), one[:count].numpy())
+
+
+@pytest.mark.parametrize("batched_nms", [nms.batched_greedy_nms, nms.batched_rotated_nms])
+def test_batched_nms_without_candidates(batched_nms):
+    boxes = tf.random.uniform([2, 50, 5 if batched_nms is nms.batched_rotated_nms else 4], 0, 100)
+    scores, classes = tf.random.uniform([2, 50]), tf.zeros([2, 50], tf.int32)
+    selected, counts = batched_nms(boxes, scores, classes, tf.fill([2], 2.0), tf.fill([2], 0.7), tf.fill([2], 300))
+    assert counts.numpy().tolist() == [0, 0] and selected.shape == (2, 0)
+
+
+def fast_nms_reference(rboxes, scores, classes, conf, iou, max_det):
+    """Ultralytics' TorchNMS.fast_nms over batch_probiou, for one image, in numpy."""
+    order = [i for i in np.argsort(-scores, kind="stable") if scores[i] > conf]
+    boxes = rboxes[order].copy()
+    boxes[:, :2] += classes[order, None] * nms.CLASS_OFFSET
+    ious = np.triu(nms.probiou_matrix(tf.constant(boxes)).numpy(), k=1)
+    return np.array(order, dtype=np.int64)[~(ious > iou).any(0)][:max_det]
+
+
+def test_batched_rotated_nms_is_fast_nms():
+    xywh, scores, classes = random_detections(7)
+    angles = np.random.default_rng(7).uniform(0, np.pi / 2, scores.shape + (1,)).astype(np.float32)
+    rboxes = np.concatenate([xywh, angles], -1)
+    conf, iou, max_det = [0.25, 0.6, 0.05, 0.3], [0.7, 0.3, 0.5, 0.7], [300, 5, 300, 300]
+    selected, counts = tf.function(nms.batched_rotated_nms)(
+        rboxes, scores, classes, tf.constant(conf), tf.constant(iou), tf.constant(max_det)
+    )
+    for i in range(len(scores)):
+        expected = fast_nms_reference(rboxes[i], scores[i], classes[i], conf[i], iou[i], max_det[i])
+        assert counts[i] == len(expected)
+        np.testing.assert_array_equal(selected[i, : counts[i]].numpy(), expected)
+
+
+def test_batched_letterbox_of_no_image():
+    floats, image_sizes = tf.function(batched_letterbox)(tf.constant([], tf.string), 320)
+    assert floats.shape == (0, 320, 320, 3) and image_sizes.shape == (0, 2)
