@@ -67,7 +67,7 @@ def network(tmp_path_factory):
     at batch 2 (what conversion makes before wrapping it; TF-TRT converts exactly this), made once."""
     from tftrt_yolo.demo import demo_model
     from tftrt_yolo.onnx_to_tf import onnx_to_saved_model
-    from tftrt_yolo.source import export_onnx
+    from tftrt_yolo.onnx_export import export_onnx
 
     cache = {}
 

@@ -15,7 +15,7 @@ import tftrt_yolo
 from tftrt_yolo.demo import demo_model
 from tftrt_yolo.errors import InputError
 from tftrt_yolo.metadata import read_metadata
-from tftrt_yolo.source import sha256_file
+from tftrt_yolo.files import sha256_file
 from tftrt_yolo.tasks import SPECS, TASKS
 
 

@@ -16,7 +16,7 @@ import torch
 from conftest import REAL_PHOTOS
 
 import tftrt_yolo
-from tftrt_yolo import files, flags, sources
+from tftrt_yolo import files, flags, inputs
 from tftrt_yolo.demo import demo_model
 from tftrt_yolo.errors import ConversionError, EnvironmentNotReady, InputError, UnreadableImageWarning
 
@@ -267,9 +267,9 @@ def test_formats_decode_as_ultralytics_reads_them(formats):
     from ultralytics.utils.patches import imread
 
     for path in sorted(formats.iterdir()):
-        ours = cv2.imdecode(np.frombuffer(sources.read_image(path), np.uint8), cv2.IMREAD_COLOR)
+        ours = cv2.imdecode(np.frombuffer(inputs.read_image(path), np.uint8), cv2.IMREAD_COLOR)
         np.testing.assert_array_equal(ours, imread(str(path)), err_msg=path.name)
-    assert sources.count(formats) == 6
+    assert inputs.count(formats) == 6
 
 
 @pytest.mark.slow

@@ -17,17 +17,14 @@ import tensorflow as tf
 from tftrt_yolo.environment import check_environment
 from tftrt_yolo.errors import EnvironmentNotReady, InputError
 from tftrt_yolo.report import build_report
-from tftrt_yolo.source import sha256_file
+from tftrt_yolo.files import sha256_file
+from tftrt_yolo.calibration import MIN_CALIBRATION_IMAGES, CalibrationDataWarning, collect_calibration_images
+from tftrt_yolo.conversion_cache import conversion_cache_key, diff_cache_keys
 from tftrt_yolo.tensorrt import (
-    MIN_CALIBRATION_IMAGES,
     PRECISIONS,
-    CalibrationDataWarning,
     build_input_fn,
     calibration_input_fn,
-    collect_calibration_images,
-    conversion_cache_key,
     convert_network,
-    diff_cache_keys,
     encoded_image,
     network_inputs,
 )

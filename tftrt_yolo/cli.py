@@ -109,7 +109,7 @@ def _sources(values: list[str]) -> list[str]:
 
 def run_predict() -> None:
     _require("predict", "model", "source")
-    from tftrt_yolo import sources
+    from tftrt_yolo import inputs
     from tftrt_yolo.metadata import read_metadata
     from tftrt_yolo.model import DEFAULTS, load
     from tftrt_yolo.tasks import check_thresholds
@@ -121,7 +121,7 @@ def run_predict() -> None:
     check_thresholds(*(arguments.get(k, DEFAULTS[k]) for k in ("conf", "iou", "max_det")))
     items = _sources(FLAGS.source)
     source = items if len(items) > 1 else items[0]
-    total = sources.count(source)  # finds missing files, URLs and unsupported types
+    total = inputs.count(source)  # finds missing files, URLs and unsupported types
     model_path = Path(FLAGS.model)
     if model_path.is_file():
         raise InputError(f"predict takes a SavedModel folder, not the file {model_path}; convert it first: "

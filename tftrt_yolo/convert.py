@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 from tftrt_yolo.environment import PRECISIONS
 from tftrt_yolo.errors import InputError
-from tftrt_yolo.files import check_writable_dir, publish, staging_dir, version_dirs, work_dir
-from tftrt_yolo.source import resolve_model_path
+from tftrt_yolo.conversion_cache import find_cached
+from tftrt_yolo.files import check_writable_dir, publish, staging_dir, work_dir
+from tftrt_yolo.onnx_export import resolve_model_path
 from tftrt_yolo.metadata import ModelMetadata, write_metadata
 from tftrt_yolo.tasks import task_spec
 
@@ -148,7 +149,7 @@ def convert(
         work = Path(stack.enter_context(work_dir()))
         stage = None if dry_run else stack.enter_context(staging_dir(Path(output)))
         steps.next("export ONNX")
-        from tftrt_yolo.source import export_onnx
+        from tftrt_yolo.onnx_export import export_onnx
 
         onnx_path, info = export_onnx(model, work, imgsz=imgsz, batch=batch, dynamic=dynamic)
         if dynamic and not task_spec(info.task).supports_dynamic_batch:
@@ -260,7 +261,7 @@ def _data_images(data, task: str, needed: bool) -> list[Path]:
     """Images for INT8 calibration and engine building: `data`, else the task's demo val images."""
     if not needed:
         return []
-    from tftrt_yolo.tensorrt import collect_calibration_images
+    from tftrt_yolo.calibration import collect_calibration_images
 
     if data is None:
         from tftrt_yolo.demo import demo_data
@@ -275,7 +276,7 @@ def _data_images(data, task: str, needed: bool) -> list[Path]:
 
 
 def _cache_key(info, backend, precision, batch, dynamic, environment, images, workspace, min_segment, max_engines):
-    from tftrt_yolo.tensorrt import conversion_cache_key
+    from tftrt_yolo.conversion_cache import conversion_cache_key
 
     key = conversion_cache_key(
         info.source_sha256,
@@ -291,25 +292,6 @@ def _cache_key(info, backend, precision, batch, dynamic, environment, images, wo
         max_cached_engines=max_engines,
     )
     return key | {"backend": backend, "tftrt_yolo": package_versions()["tftrt-yolo"]}
-
-
-def find_cached(model_root: Path, key: dict) -> Path | None:
-    """The newest version in `model_root` made from exactly `key`; logs what changed otherwise."""
-    from tftrt_yolo.metadata import read_metadata
-    from tftrt_yolo.tensorrt import diff_cache_keys
-
-    versions = version_dirs(model_root)[::-1]  # newest first
-    for path in versions:
-        try:
-            old = read_metadata(path).cache_key
-        except InputError:
-            continue
-        changes = diff_cache_keys(old, key)
-        if not changes:
-            return path
-        if path == versions[0]:
-            logger.info("converting again, %s differs from this conversion: %s", path, "; ".join(changes))
-    return None
 
 
 def _segmentation_report(network_dir: Path, precision: str, minimum_segment_size: int):
@@ -367,7 +349,7 @@ def _check_wrapped_engines(model_dir: Path, report) -> None:
 def _demo_task(model: Path) -> str | None:
     """The task of the shipped demo model that `model` is a copy of, else None."""
     from tftrt_yolo.demo import demo_model
-    from tftrt_yolo.source import sha256_file
+    from tftrt_yolo.files import sha256_file
     from tftrt_yolo.tasks import TASKS
 
     if model.suffix.lower() != ".pt" or not model.is_file():

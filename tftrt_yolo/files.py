@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -22,6 +23,17 @@ from tftrt_yolo.errors import InputError
 
 STAGING_PREFIX = ".tmp-"
 WORK_PREFIX = "tftrt_yolo-work-"  # in the system temp dir; other tftrt_yolo- folders there are not ours
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e}") from e
+    return digest.hexdigest()
 
 
 def version_dirs(model_root: Path) -> list[Path]:

@@ -12,9 +12,33 @@ import json
 from pathlib import Path
 
 from tftrt_yolo.errors import InputError
-from tftrt_yolo.source import ModelInfo
 
 METADATA_FILE = Path("assets.extra") / "tftrt_yolo.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelInfo:
+    """What the converted graph and `load` need to know about the source model."""
+
+    task: str
+    names: dict[int, str]
+    imgsz: int
+    stride: int
+    kpt_shape: tuple[int, int] | None
+    source: str
+    source_sha256: str
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["names"] = {str(k): v for k, v in self.names.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelInfo":
+        d = dict(d)
+        d["names"] = {int(k): v for k, v in d["names"].items()}
+        d["kpt_shape"] = tuple(d["kpt_shape"]) if d.get("kpt_shape") else None
+        return cls(**d)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,7 @@ import itertools
 import warnings
 from pathlib import Path
 
-from tftrt_yolo import sources
+from tftrt_yolo import inputs
 from tftrt_yolo.errors import InputError, UnreadableImageWarning
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.results import Result, from_outputs
@@ -77,8 +77,8 @@ class YoloModel:
             unreadable.append(str(error))
             warnings.warn(str(error), UnreadableImageWarning, stacklevel=4)
 
-        total = sources.count(x)
-        items = sources.iterate(x, on_error=skip)
+        total = inputs.count(x)
+        items = inputs.iterate(x, on_error=skip)
         bar = None
         if verbose is True or (verbose == "auto" and (total is None or total > batch_size)):
             from tqdm.auto import tqdm

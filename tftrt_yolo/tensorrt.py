@@ -21,36 +21,26 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import math
 import os
 import re
 import shutil
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from tftrt_yolo.environment import PRECISIONS, EnvironmentReport, require_tftrt
+from tftrt_yolo.environment import PRECISIONS, require_tftrt
 from tftrt_yolo.errors import ConversionError, InputError
 from tftrt_yolo.report import ENGINE_ASSET_PREFIX, ENGINE_OP
-from tftrt_yolo.source import sha256_file
-from tftrt_yolo.sources import IMAGE_SUFFIXES  # every format Ultralytics reads
 
 # TF-TRT 2.17's strategies, less the deprecated "ImplicitBatchModeCompatible".
 PROFILE_STRATEGIES = ("Range", "Optimal", "Range+Optimal")
-MIN_CALIBRATION_IMAGES = 500
 NETWORK_SIGNATURE = "serving_default"  # onnx2tf's signature: `images` in, `output_0..` out
-CACHE_KEY_VERSION = 2
 
 _TF_DECODES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF8")  # JPEG, PNG, BMP, GIF magic
 
 InputFn = Callable[[], Iterator[dict]]
-
-
-class CalibrationDataWarning(UserWarning):
-    """INT8 calibration runs, but on too little data for reliable activation ranges."""
 
 
 def _check_settings(precision: str, profile_strategy: str, minimum_segment_size: int) -> None:
@@ -323,178 +313,12 @@ def _preprocess_function(imgsz: int, letterboxed: bool):
 
 
 def encoded_image(item: bytes | os.PathLike | str) -> bytes:
-    """Bytes the in-graph decoder reads: a file read as predict reads it (`sources.read_image`: formats
+    """Bytes the in-graph decoder reads: a file read as predict reads it (`inputs.read_image`: formats
     TensorFlow does not decode go through OpenCV, as in Ultralytics), bytes as given."""
-    from tftrt_yolo.sources import read_image
+    from tftrt_yolo.inputs import read_image
 
     data = item if isinstance(item, bytes) else read_image(Path(item))
     if not data.startswith(_TF_DECODES):
         name = f"an image of {len(item)} bytes" if isinstance(item, bytes) else str(item)
         raise InputError(f"{name} is not an image: the file is corrupt or in no format the model reads")
     return data
-
-
-def collect_calibration_images(data: str | os.PathLike | Sequence[str | os.PathLike], task: str = "detect") -> list[Path]:
-    """The INT8 calibration images named by `data`, sorted.
-
-    `data` is a dataset YAML (its `val` split: a folder, an image, a .txt list of images,
-    or a list of those; `path:` resolved against the YAML's folder, then the working
-    directory; no `path:` means the YAML's folder), an image folder (searched recursively;
-    for `task="classify"` a dataset root's `val/` folder), or a list of image files.
-    `None` raises InputError: picking default (demo) data is the caller's business. Warns with
-    CalibrationDataWarning below MIN_CALIBRATION_IMAGES images.
-    """
-    if data is None:
-        raise InputError("no calibration data given: pass a dataset YAML, an image folder or a list of images")
-    if isinstance(data, (str, os.PathLike)):
-        source = Path(data)
-        if not source.exists():
-            raise InputError(f"calibration data {source} does not exist: pass a dataset YAML, an image folder or images")
-        if source.suffix.lower() in (".yaml", ".yml"):
-            found = _yaml_images(source)
-        elif source.is_dir():
-            root = source / "val" if task == "classify" and (source / "val").is_dir() else source
-            found = _folder_images(root)
-        else:
-            found = _listed_images([source], source.parent)
-    else:
-        found = _listed_images([Path(p) for p in data], Path.cwd())
-    if not found:
-        raise InputError(
-            f"no calibration images in {data}: calibration reads {', '.join(sorted(IMAGE_SUFFIXES))} files; "
-            "pass a dataset YAML, an image folder or a list of images"
-        )
-    found = sorted({p.resolve() for p in found})
-    if len(found) < MIN_CALIBRATION_IMAGES:
-        warnings.warn(
-            f"INT8 calibration on {len(found)} images; {MIN_CALIBRATION_IMAGES}+ representative images give "
-            "more reliable activation ranges (e.g. a dataset's val split)",
-            CalibrationDataWarning,
-            stacklevel=2,
-        )
-    return found
-
-
-def _folder_images(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-
-
-def _listed_images(paths: list[Path], base: Path) -> list[Path]:
-    out = []
-    for p in paths:
-        p = p if p.is_absolute() else base / p
-        if p.is_dir():
-            out += _folder_images(p)
-        elif p.suffix.lower() == ".txt" and p.is_file():  # Ultralytics image list, one path a line
-            lines = [x.strip() for x in p.read_text().splitlines() if x.strip()]
-            out += _listed_images([Path(x) for x in lines], p.parent)
-        elif not p.is_file():
-            raise InputError(f"calibration image {p} does not exist")
-        elif p.suffix.lower() not in IMAGE_SUFFIXES:
-            raise InputError(f"calibration image {p}: calibration reads {', '.join(sorted(IMAGE_SUFFIXES))} files only")
-        else:
-            out.append(p)
-    return out
-
-
-def _yaml_images(yaml_path: Path) -> list[Path]:
-    import yaml
-
-    try:
-        spec = yaml.safe_load(yaml_path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise InputError(f"cannot read dataset YAML {yaml_path}: {e}") from e
-    if not isinstance(spec, dict) or not spec.get("val"):
-        raise InputError(f"{yaml_path} has no `val:` split to calibrate on")
-    root = Path(spec.get("path") or ".")
-    if not root.is_absolute():  # next to the YAML first, else relative to the working directory
-        root = root.resolve() if root.exists() and not (yaml_path.parent / root).exists() else yaml_path.parent / root
-    vals = spec["val"] if isinstance(spec["val"], list) else [spec["val"]]
-    paths = []
-    for v in map(str, vals):
-        p = root / v
-        if not p.exists() and v.startswith("../"):  # Ultralytics' fallback for older YAMLs
-            p = root / v[3:]
-        if not p.exists():
-            raise InputError(f"val split {p} named by {yaml_path} does not exist (datasets are not downloaded)")
-        paths.append(p)
-    return _listed_images(paths, root)
-
-
-def conversion_cache_key(
-    model_sha256: str,
-    *,
-    precision: str,
-    max_batch: int,
-    dynamic: bool,
-    imgsz: int,
-    environment: EnvironmentReport,
-    calibration_images: Sequence[str | os.PathLike] | None = None,
-    calibration_batch: int | None = None,
-    workspace_gib: float = 4,
-    minimum_segment_size: int = 3,
-    max_cached_engines: int = 1,
-    profile_strategy: str = "Range",
-) -> dict:
-    """Everything a TF-TRT conversion's result depends on, as a JSON-ready dict.
-
-    Engines are specific to the GPU and the TensorRT that built them, so both are part of
-    the key. The calibration data counts only for INT8: its fingerprint hashes the content
-    of each image in calibration order (not names or mtimes, which change on a copy
-    without changing the calibration; reordering does change the INT8 batches).
-    """
-    int8 = precision == "int8"
-    if int8 and not calibration_images:
-        raise InputError("an INT8 cache key needs the calibration images")
-    return {
-        "version": CACHE_KEY_VERSION,
-        "model_sha256": model_sha256,
-        "precision": precision,
-        "max_batch": max_batch,
-        "dynamic": dynamic,
-        "imgsz": imgsz,
-        "calibration_data_sha256": _fingerprint(calibration_images) if int8 else None,
-        "calibration_images": len(calibration_images) if int8 else None,
-        "calibration_batch": calibration_batch if int8 else None,
-        "tensorflow": environment.tensorflow_version,
-        "tensorrt_linked": _version(environment.linked_tensorrt_version),
-        "tensorrt_loaded": _version(environment.loaded_tensorrt_version),
-        "gpus": [str(g) for g in environment.gpus],
-        "workspace_gib": workspace_gib,
-        "minimum_segment_size": minimum_segment_size,
-        "max_cached_engines": max_cached_engines,
-        "profile_strategy": profile_strategy,
-    }
-
-
-_LABELS = {
-    "version": "cache format",
-    "model_sha256": "model file",
-    "calibration_data_sha256": "calibration images (content)",
-    "calibration_images": "number of calibration images",
-    "tensorrt_linked": "TensorRT version TensorFlow links",
-    "tensorrt_loaded": "loaded TensorRT version",
-    "gpus": "GPU",
-}
-
-
-def diff_cache_keys(old: dict, new: dict) -> list[str]:
-    """What changed between two cache keys, one human sentence each; empty: reuse the old result."""
-    out = []
-    for key in list(new) + [k for k in old if k not in new]:
-        a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
-        if a != b:
-            short = [v[:12] + "..." if isinstance(v, str) and len(v) == 64 else v for v in (a, b)]
-            out.append(f"{_LABELS.get(key, key.replace('_', ' '))} changed: {short[0]} -> {short[1]}")
-    return out
-
-
-def _version(v) -> str | None:
-    return ".".join(map(str, v)) if v else None
-
-
-def _fingerprint(images: Sequence[str | os.PathLike]) -> str:
-    digest = hashlib.sha256()
-    for p in images:
-        digest.update(sha256_file(Path(p)).encode())
-    return digest.hexdigest()

@@ -23,7 +23,7 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth")
 
 
 def _check_reused(runner, pt: Path, backend: str, precision: str, batch: int, imgsz: int) -> None:
-    from tftrt_yolo.source import sha256_file
+    from tftrt_yolo.files import sha256_file
 
     m = runner.model.metadata
     problems = []

@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from tftrt_yolo.graph import postprocess
 from tftrt_yolo.graph.preprocess import preprocess_encoded, preprocess_images
-from tftrt_yolo.source import ModelInfo
+from tftrt_yolo.metadata import ModelInfo
 from tftrt_yolo.tasks import task_spec
 
 # Per image ([N]), not scalars: TensorFlow Serving's batching concatenates every input along axis 0.

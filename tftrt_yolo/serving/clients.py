@@ -7,7 +7,7 @@ import json
 import urllib.error
 import urllib.request
 
-from tftrt_yolo import sources
+from tftrt_yolo import inputs
 from tftrt_yolo.errors import InputError
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.results import Result
@@ -42,7 +42,7 @@ class _Client:
                 max_det: int = PREDICT_DEFAULTS["max_det"]) -> list[Result]:
         """Results for every image in `x` (anything `tftrt_yolo.load(...).predict` takes), `batch_size` per request."""
         check_thresholds(conf, iou, max_det)
-        items, results = sources.iterate(x), []
+        items, results = inputs.iterate(x), []
         while batch := list(itertools.islice(items, self.batch_size)):
             results.extend(self._predict_batch(batch, conf, iou, max_det))
         if not results:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from tftrt_yolo.errors import InputError
 from tftrt_yolo.tasks import check_thresholds, task_spec

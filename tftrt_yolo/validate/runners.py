@@ -80,7 +80,7 @@ class UltralyticsRunner:
         self.kind = "onnx" if self.path.suffix.lower() == ".onnx" else "pytorch"
         self.backend = "onnxruntime" if self.kind == "onnx" else "pytorch"
         if self.kind == "onnx":
-            from tftrt_yolo.source import read_onnx, ultralytics_metadata
+            from tftrt_yolo.onnx_export import read_onnx, ultralytics_metadata
 
             proto = read_onnx(self.path)
             meta = ultralytics_metadata(proto, self.path)

@@ -7,53 +7,18 @@ dynamic graph); a dynamic batch is kept dynamic.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import hashlib
 import re
 import shutil
 from pathlib import Path
 
 from tftrt_yolo.errors import ConversionError, InputError
+from tftrt_yolo.files import sha256_file
+from tftrt_yolo.metadata import ModelInfo
 from tftrt_yolo.tasks import TASKS
 
 ONNX_OPSET = 17  # what onnx2tf 1.28 converts without surprises
 DEFAULT_IMGSZ = 640
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelInfo:
-    """What the converted graph and `load` need to know about the source model."""
-
-    task: str
-    names: dict[int, str]
-    imgsz: int
-    stride: int
-    kpt_shape: tuple[int, int] | None
-    source: str
-    source_sha256: str
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["names"] = {str(k): v for k, v in self.names.items()}
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelInfo":
-        d = dict(d)
-        d["names"] = {int(k): v for k, v in d["names"].items()}
-        d["kpt_shape"] = tuple(d["kpt_shape"]) if d.get("kpt_shape") else None
-        return cls(**d)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e}") from e
-    return digest.hexdigest()
 
 
 MODEL_SUFFIXES = (".pt", ".pth", ".yaml", ".yml", ".onnx")
