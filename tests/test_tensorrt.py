@@ -328,6 +328,7 @@ def test_convert_fails_fast_where_tftrt_cannot_run(tiny_networks, tmp_path, envi
     message = str(err.value)
     assert message.startswith("TF-TRT cannot run on this machine")
     assert "libnvinfer.so.8.6.1" in message and "see: BUILD.md#gpu-set-up-where-tf-trt-works" in message
+    assert "--dry_run" in message  # what can be checked without TensorRT
 
 
 def test_convert_checks_arguments_first(tiny_networks, tmp_path, image_paths):

@@ -418,6 +418,7 @@ def require_tftrt(precision: str | None = None, report: EnvironmentReport | None
     if blocking:
         lines = [f"TF-TRT cannot run on this machine ({len(blocking)} problem{'s' * (len(blocking) > 1)}):"]
         lines += [f"{i}. {f.format()}" for i, f in enumerate(blocking, 1)]
-        lines.append("Run `tftrt-yolo doctor` for the full report.")
+        lines.append("Run `tftrt-yolo doctor` for the full report; `tftrt-yolo convert ... --dry_run` (convert(..., "
+                     "dry_run=True)) shows what TF-TRT would convert, on any machine.")
         raise EnvironmentNotReady("\n".join(lines))
     return report
