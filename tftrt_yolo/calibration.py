@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tftrt_yolo.errors import InputError
 from tftrt_yolo.inputs import IMAGE_SUFFIXES  # every format Ultralytics reads
+from tftrt_yolo.tasks import task_spec
 
 MIN_CALIBRATION_IMAGES = 500
 
@@ -41,7 +42,7 @@ def collect_calibration_images(data: str | os.PathLike | Sequence[str | os.PathL
         if source.suffix.lower() in (".yaml", ".yml"):
             found = _yaml_images(source)
         elif source.is_dir():
-            root = source / "val" if task == "classify" and (source / "val").is_dir() else source
+            root = source / "val" if task_spec(task).class_folders and (source / "val").is_dir() else source
             found = _folder_images(root)
         else:
             found = _listed_images([source], source.parent)

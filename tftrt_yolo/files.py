@@ -36,6 +36,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def read_saved_model(model_dir: str | os.PathLike):
+    """The SavedModel proto of `model_dir/saved_model.pb`, read without loading a graph."""
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = Path(model_dir) / "saved_model.pb"
+    try:
+        return saved_model_pb2.SavedModel.FromString(path.read_bytes())
+    except (OSError, DecodeError) as e:
+        raise InputError(f"{model_dir} is not a SavedModel directory: cannot read {path.name} ({e})") from None
+
+
 def version_dirs(model_root: Path) -> list[Path]:
     """The numbered version folders of `model_root` (TensorFlow Serving's layout), oldest first."""
     found = [p for p in Path(model_root).glob("*") if p.is_dir() and p.name.isdigit()]

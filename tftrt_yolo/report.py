@@ -28,6 +28,7 @@ import struct
 from pathlib import Path
 
 from tftrt_yolo.errors import InputError
+from tftrt_yolo.files import read_saved_model
 
 EXCLUDED_OPS = frozenset(
     {
@@ -213,13 +214,8 @@ def build_report(
     `converters`: op types with a TF-TRT converter, used to explain ops left in TensorFlow;
     default: this TensorFlow's registry (`registered_converters()`).
     """
-    from tensorflow.core.protobuf import saved_model_pb2
-
     root = Path(saved_model_dir)
-    try:
-        proto = saved_model_pb2.SavedModel.FromString((root / "saved_model.pb").read_bytes())
-    except OSError as e:
-        raise InputError(f"{root} is not a SavedModel directory: {e}") from e
+    proto = read_saved_model(root)
     graphs = [m for m in proto.meta_graphs if "serve" in m.meta_info_def.tags] or list(proto.meta_graphs)
     meta = next((m for m in graphs if signature in m.signature_def), None)
     if meta is None:
@@ -282,16 +278,15 @@ def _report(graph_def, outputs, signature, converters, built: dict[str, int], dr
 
 def engine_names(saved_model_dir: str | os.PathLike) -> set[str]:
     """The engine (resource) names of every TRTEngineOp anywhere in a SavedModel."""
-    from tensorflow.core.protobuf import saved_model_pb2
+    proto = read_saved_model(saved_model_dir)
+    return {node.name.split("/")[-1] for meta in proto.meta_graphs for node in all_nodes(meta) if node.op == ENGINE_OP}
 
-    proto = saved_model_pb2.SavedModel.FromString((Path(saved_model_dir) / "saved_model.pb").read_bytes())
-    return {
-        node.name.split("/")[-1]
-        for meta in proto.meta_graphs
-        for nodes in [meta.graph_def.node, *(f.node_def for f in meta.graph_def.library.function)]
-        for node in nodes
-        if node.op == ENGINE_OP
-    }
+
+def all_nodes(meta_graph):
+    """Every node of a MetaGraph: the top-level graph's and those of each function in its library."""
+    yield from meta_graph.graph_def.node
+    for function in meta_graph.graph_def.library.function:
+        yield from function.node_def
 
 
 def engine_instances(path: str | os.PathLike) -> int:

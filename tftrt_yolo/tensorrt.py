@@ -32,7 +32,8 @@ import numpy as np
 
 from tftrt_yolo.environment import PRECISIONS, require_tftrt
 from tftrt_yolo.errors import ConversionError, InputError
-from tftrt_yolo.report import ENGINE_ASSET_PREFIX, ENGINE_OP
+from tftrt_yolo.files import read_saved_model
+from tftrt_yolo.report import ENGINE_ASSET_PREFIX, ENGINE_OP, all_nodes
 
 # TF-TRT 2.17's strategies, less the deprecated "ImplicitBatchModeCompatible".
 PROFILE_STRATEGIES = ("Range", "Optimal", "Range+Optimal")
@@ -207,21 +208,16 @@ def make_engine_names_unique(saved_model_dir: str | os.PathLike, tag: str) -> di
     the serialized engine files in assets/ and the object graph's resource entries.
     Returns {old: new}.
     """
-    from tensorflow.core.protobuf import saved_model_pb2
-
     if not re.fullmatch(r"[A-Za-z0-9]+", tag):
         raise InputError(f"engine tag must be letters and digits, got {tag!r}")
     root = Path(saved_model_dir)
-    pb = root / "saved_model.pb"
-    proto = saved_model_pb2.SavedModel.FromString(pb.read_bytes())
+    proto = read_saved_model(root)
     renames: dict[str, str] = {}
     for meta in proto.meta_graphs:
-        graphs = [meta.graph_def.node] + [f.node_def for f in meta.graph_def.library.function]
-        for nodes in graphs:
-            for node in nodes:
-                if node.op == ENGINE_OP:
-                    old = node.name.split("/")[-1]
-                    renames.setdefault(old, re.sub(r"^TRTEngineOp_[^_]+_", f"TRTEngineOp_{tag}_", old))
+        for node in all_nodes(meta):
+            if node.op == ENGINE_OP:
+                old = node.name.split("/")[-1]
+                renames.setdefault(old, re.sub(r"^TRTEngineOp_[^_]+_", f"TRTEngineOp_{tag}_", old))
     if not renames:
         return {}
     pattern = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, renames)) + r")(?![A-Za-z0-9_])")
@@ -230,12 +226,11 @@ def make_engine_names_unique(saved_model_dir: str | os.PathLike, tag: str) -> di
         for function in meta.graph_def.library.function:
             for key, value in function.ret.items():
                 function.ret[key] = rename(value)
-        for nodes in [meta.graph_def.node] + [f.node_def for f in meta.graph_def.library.function]:
-            for node in nodes:
-                node.name = rename(node.name)
-                node.input[:] = [rename(i) for i in node.input]
-                if "resource_name" in node.attr:
-                    node.attr["resource_name"].s = rename(node.attr["resource_name"].s.decode()).encode()
+        for node in all_nodes(meta):
+            node.name = rename(node.name)
+            node.input[:] = [rename(i) for i in node.input]
+            if "resource_name" in node.attr:
+                node.attr["resource_name"].s = rename(node.attr["resource_name"].s.decode()).encode()
         for asset in meta.asset_file_def:
             asset.filename = rename(asset.filename)
         for obj in meta.object_graph_def.nodes:
@@ -245,7 +240,7 @@ def make_engine_names_unique(saved_model_dir: str | os.PathLike, tag: str) -> di
         engine_file = root / "assets" / (ENGINE_ASSET_PREFIX + old)
         if engine_file.exists():
             engine_file.rename(root / "assets" / (ENGINE_ASSET_PREFIX + new))
-    pb.write_bytes(proto.SerializeToString())
+    (root / "saved_model.pb").write_bytes(proto.SerializeToString())
     return renames
 
 

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from tftrt_yolo.errors import InputError
+from tftrt_yolo.files import read_saved_model
 from tftrt_yolo.metadata import ModelMetadata, read_metadata
 from tftrt_yolo.serving.protocol import predict_request
 from tftrt_yolo.tasks import PREDICT_DEFAULTS
@@ -24,10 +25,7 @@ WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 
 def signature_defs(model_dir: str | os.PathLike) -> dict:
     """The SignatureDefs of a SavedModel's `serve` graph, read from `saved_model.pb` (no TensorFlow graph load)."""
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    proto = saved_model_pb2.SavedModel.FromString((Path(model_dir) / "saved_model.pb").read_bytes())
-    for graph in proto.meta_graphs:
+    for graph in read_saved_model(model_dir).meta_graphs:
         if "serve" in graph.meta_info_def.tags:
             return {k: v for k, v in graph.signature_def.items() if not k.startswith("__")}
     raise InputError(f"{model_dir} has no 'serve' graph: it is not a servable SavedModel")
