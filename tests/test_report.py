@@ -188,3 +188,15 @@ def test_tftrt_segmented_model(batch, tmp_path):
     text = report.format()
     assert f"TensorRT engines: {len(report.engines)}" in text and "FP16" in text and "dynamic (Range)" in text
     assert ConversionReport.from_dict(json.loads(json.dumps(report.to_dict()))) == report
+
+
+def test_engine_instances_counts_the_records_of_an_engine_file(tmp_path):
+    from tftrt_yolo.report import engine_instances
+
+    path = tmp_path / "trt-serialized-engine.TRTEngineOp_x_000"
+    with tf.io.TFRecordWriter(str(path)) as writer:  # TF-TRT writes one record per built engine
+        writer.write(b"engine one")
+        writer.write(b"engine two")
+    assert engine_instances(path) == 2
+    path.write_bytes(b"")
+    assert engine_instances(path) == 0 and engine_instances(tmp_path / "missing") == 0

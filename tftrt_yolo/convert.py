@@ -335,9 +335,9 @@ def _check_wrapped_engines(model_dir: Path, report) -> None:
     from tftrt_yolo.report import ENGINE_ASSET_PREFIX, engine_instances, engine_names
 
     found, expected = engine_names(model_dir), {e.name for e in report.engines}
-    lost = [e.name for e in report.engines if e.serialized and not (
-        (model_dir / "assets" / (ENGINE_ASSET_PREFIX + e.name)).is_file()
-        and engine_instances(model_dir / "assets" / (ENGINE_ASSET_PREFIX + e.name)) > 0)]  # fmt: skip
+    assets = model_dir / "assets"
+    lost = [e.name for e in report.engines
+            if e.serialized and not engine_instances(assets / (ENGINE_ASSET_PREFIX + e.name))]  # fmt: skip
     if found != expected or lost:
         raise ConversionError(
             f"wrapping the TF-TRT network changed its engines: it had {sorted(expected)}, the end-to-end model "

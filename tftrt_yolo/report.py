@@ -290,7 +290,10 @@ def all_nodes(meta_graph):
 
 
 def engine_instances(path: str | os.PathLike) -> int:
-    """How many built engines a serialized TF-TRT engine file holds (a TFRecord of TRTEngineInstance protos)."""
+    """How many built engines a serialized TF-TRT engine file holds (a TFRecord of TRTEngineInstance protos);
+    0 where there is no such file."""
+    if not Path(path).is_file():
+        return 0
     data, offset, count = Path(path).read_bytes(), 0, 0
     while offset + 12 <= len(data):
         (length,) = struct.unpack_from("<Q", data, offset)
