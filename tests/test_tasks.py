@@ -31,7 +31,7 @@ def test_every_spec_is_complete_and_consistent():
         assert set(spec.outputs) | {"image_sizes"} <= set(OUTPUT_TYPES)
         assert spec.guarded_metric in spec.headline or spec.guarded_metric == "top1"
         assert {key for key, _ in spec.quality_bars} <= {key for key, _ in spec.card_metrics}
-        assert spec.class_folders == (not spec.metric_groups) == (not spec.letterbox)
+        assert spec.class_folders == (not spec.metric_groups) == (not spec.letterbox) == (not spec.has_detections)
     assert set(OUTPUT_TYPES) == {"image_sizes"}.union(*(s.outputs for s in SPECS.values()))
 
 

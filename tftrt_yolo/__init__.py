@@ -1,4 +1,8 @@
-"""tftrt_yolo: Ultralytics YOLOv8 -> end-to-end TensorFlow SavedModels, TF-TRT and TensorFlow Serving."""
+"""tftrt_yolo: Ultralytics YOLOv8 -> end-to-end TensorFlow SavedModels, TF-TRT and TensorFlow Serving.
+
+The library is quiet: every function that can draw progress bars (convert, predict, val, benchmark, ...)
+draws them on stderr only when called with `verbose=True`, as the `tftrt-yolo` command line does.
+"""
 
 from tftrt_yolo.benchmark import BenchmarkTable, benchmark
 from tftrt_yolo.convert import convert

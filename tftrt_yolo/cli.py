@@ -80,13 +80,13 @@ def run_convert() -> None:
 
     json_path, arguments = _json_path(), _arguments("convert")
     if arguments.get("dry_run"):
-        report = convert(**arguments)
+        report = convert(**arguments, verbose=True)
         print(report.format())
         _write_json(json_path, report.to_dict())
         return
     output = Path(arguments.get("output", DEFAULT_OUTPUT))
     before = set(output.glob("*/*"))
-    path = convert(**arguments)
+    path = convert(**arguments, verbose=True)
     metadata = read_metadata(path)
     info = metadata.info
     print(f"SavedModel reused: {path}" if path in before
@@ -112,7 +112,7 @@ def run_predict() -> None:
     from tftrt_yolo import inputs
     from tftrt_yolo.metadata import read_metadata
     from tftrt_yolo.model import DEFAULTS, load
-    from tftrt_yolo.tasks import check_thresholds
+    from tftrt_yolo.tasks import check_thresholds, task_spec
 
     # everything that can be checked is checked before TensorFlow loads (seconds)
     json_path = _json_path()
@@ -132,7 +132,8 @@ def run_predict() -> None:
 
     results = load(model_path).predict(source, verbose=True, **arguments)
     for r in results:
-        found = f"top-1 {r.names[int(r.top5[0])]} {r.top5_scores[0]:.2f}" if r.task == "classify" else f"{len(r)} found"
+        found = (f"{len(r)} found" if task_spec(r.task).has_detections
+                 else f"top-1 {r.names[int(r.top5[0])]} {r.top5_scores[0]:.2f}")
         print(f"{r.path}: {found}")
     if save_dir:
         for i, r in enumerate(results):

@@ -93,32 +93,38 @@ def convert(
     name: str | None = None,
     version: int | None = None,
     dry_run: bool = False,
-    verbose: bool = True,
+    verbose: bool = False,
 ) -> Path | ConversionReport:
     """Convert a YOLOv8 `.pt`, model `.yaml` or Ultralytics `.onnx` and return the SavedModel folder.
 
-    The folder is `output/name/version` (TensorFlow Serving's layout). `imgsz`
-    defaults to the size the model was trained at (640 for a .yaml). `batch`
-    is the largest batch the model takes; `dynamic` lets it take any batch up
-    to that without padding (default: True for int8, else False).
+    TF-TRT converts the network alone; decoding, letterboxing and the post-processing stay in
+    TensorFlow, in fp32, around it. A conversion whose inputs all match one already in
+    `output/name` is reused unless `recalibrate`.
 
-    `backend`: "tensorflow" (the plain graph; the default for fp32), "xla" (the
-    network compiled with XLA) or "tensorrt" (TF-TRT at `precision`, the default
-    for fp16 and int8; engines built before saving;
-    INT8 calibrates on `data`: a dataset YAML's val split, an image folder or a
-    list of images, by default the task's demo data). A conversion whose inputs
-    all match one already in `output/name` is reused unless `recalibrate`.
-
-    TF-TRT converts the network alone; decoding, letterboxing and the
-    post-processing stay in TensorFlow, in fp32, around it. After fp16/int8
-    the mAP50-95 (top-1) drop against the same network in fp32 is measured on
-    `data` (a demo model: its demo data; another model without `data`: not
-    measured) and stored; `max_map_drop` makes a larger drop an error and
-    needs labelled data.
-
-    `dry_run=True` runs TF-TRT's own segmentation of the network on any
-    machine (no TensorRT or GPU needed), builds no engine, writes nothing and
-    returns the `report.ConversionReport` instead of a folder.
+    Args:
+        model: the model file (default: the built-in detect demo model).
+        imgsz: square input size, a multiple of 32 (default: the size the model was trained at; 640
+            for a .yaml).
+        batch: the largest batch the model takes.
+        dynamic: take any batch up to `batch` without padding (default: True for int8, else False).
+        backend: "tensorflow" (the plain graph; the default for fp32), "xla" (the network compiled
+            with XLA) or "tensorrt" (TF-TRT at `precision`, the default for fp16 and int8; engines
+            built before saving).
+        precision: "fp32", "fp16" or "int8".
+        workspace: TensorRT builder workspace in GiB.
+        data: INT8 calibration, engine building and accuracy data: a dataset YAML (its val split), an
+            image folder or a list of images (default: the task's demo data).
+        minimum_segment_size: smallest TensorFlow subgraph TF-TRT turns into an engine.
+        max_cached_engines: TF-TRT engines kept per subgraph.
+        recalibrate: convert again even when an identical conversion is in `output/name`.
+        max_map_drop: after fp16/int8 the mAP50-95 (top-1) drop against the same network in fp32 is
+            measured on `data` (a demo model: its demo data; another model without `data`: not
+            measured) and stored; a larger drop than this raises ConversionError (needs labelled data).
+        output, name, version: the folder is `output/name/version`, TensorFlow Serving's layout (name
+            default: from the model file, plus -xla or -trt-PRECISION; version: the next free number).
+        dry_run: run TF-TRT's own segmentation of the network on any machine (no TensorRT or GPU
+            needed), build no engine, write nothing and return the `report.ConversionReport` instead.
+        verbose: show a progress bar of the steps on stderr.
 
     Example:
         >>> path = tftrt_yolo.convert("best.pt", batch=8)                 # saved_models/best/1

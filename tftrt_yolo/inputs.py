@@ -10,6 +10,7 @@ Arrays follow Ultralytics' convention: uint8 HxWx3 BGR (what cv2 returns).
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -192,3 +193,10 @@ def iterate(source, on_error=None) -> Iterator[tuple[str, bytes]]:
             f"unsupported image source of type {type(source).__name__}: pass a path, folder, glob, video, "
             "list of paths, uint8 BGR numpy array(s) or a tf.data.Dataset"
         )
+
+
+def batches(source, size: int, on_error=None) -> Iterator[list[tuple[str, bytes]]]:
+    """`iterate(source, on_error)` in lists of `size` items (the last may be shorter): one model call each."""
+    items = iterate(source, on_error)
+    while batch := list(itertools.islice(items, size)):
+        yield batch

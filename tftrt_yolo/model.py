@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import warnings
 from pathlib import Path
 
@@ -11,11 +10,21 @@ from tftrt_yolo.errors import InputError, UnreadableImageWarning
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.results import Result, from_outputs
 from tftrt_yolo.tasks import PREDICT_DEFAULTS as DEFAULTS
-from tftrt_yolo.tasks import check_thresholds, threshold_inputs
+from tftrt_yolo.tasks import check_thresholds, task_spec, threshold_inputs
 
 
 def load(model_dir: str | Path) -> "YoloModel":
-    """Load a SavedModel folder written by `tftrt_yolo.convert`."""
+    """Load a SavedModel folder written by `tftrt_yolo.convert`.
+
+    Args:
+        model_dir: the folder (`output/name/version`); its metadata gives the task, class names,
+            image size and batch.
+
+    Example::
+
+        model = tftrt_yolo.load("saved_models/best/1")
+        print(model.summary())
+    """
     return YoloModel(model_dir)
 
 
@@ -56,14 +65,29 @@ class YoloModel:
         conf: float = DEFAULTS["conf"],
         iou: float = DEFAULTS["iou"],
         max_det: int = DEFAULTS["max_det"],
-        verbose: bool | str = "auto",
+        verbose: bool | str = False,
         strict: bool = False,
     ) -> list[Result]:
-        """Results for every image in `x` (path, paths, folder, glob, video, BGR array(s), tf.data.Dataset).
+        """Results for every image in `x`, one `Result` each, in order.
 
         An image file that cannot be decoded is skipped with an UnreadableImageWarning, as Ultralytics
         does, so one bad file among many costs only its own result; `strict=True` raises InputError
         instead. InputError too when no image at all could be read.
+
+        Args:
+            x: a path, paths, folder, glob, video, BGR uint8 array(s) or a tf.data.Dataset of images.
+            batch_size: images per call of the graph, up to the batch the model was converted for
+                (default: that batch).
+            conf, iou, max_det: confidence threshold, NMS IoU threshold, most detections per image.
+            verbose: show a progress bar on stderr (True), or only when there is more than one
+                batch ("auto").
+            strict: raise InputError at the first unreadable image instead of skipping it.
+
+        Example::
+
+            model = tftrt_yolo.load("saved_models/best/1")
+            for r in model.predict("images/", conf=0.25):
+                print(r.path, len(r), r.to_json())
         """
         batch_size = self.batch if batch_size is None else batch_size
         if not isinstance(batch_size, int) or not 1 <= batch_size <= self.batch:
@@ -78,7 +102,6 @@ class YoloModel:
             warnings.warn(str(error), UnreadableImageWarning, stacklevel=4)
 
         total = inputs.count(x)
-        items = inputs.iterate(x, on_error=skip)
         bar = None
         if verbose is True or (verbose == "auto" and (total is None or total > batch_size)):
             from tqdm.auto import tqdm
@@ -86,7 +109,7 @@ class YoloModel:
             bar = tqdm(total=total, desc="predict", unit="img", leave=False)
         results = []
         try:
-            while batch := list(itertools.islice(items, batch_size)):
+            for batch in inputs.batches(x, batch_size, on_error=skip):
                 readable, outputs = self._run_batch(batch, conf, iou, max_det, skip)
                 results.extend(from_outputs(outputs, self.task, self.names, readable) if readable else [])
                 if bar is not None:
@@ -99,8 +122,7 @@ class YoloModel:
                              else "no images to predict on: the source is empty")  # fmt: skip
         return results
 
-    def __call__(self, x, **kwargs) -> list[Result]:
-        return self.predict(x, verbose=False, **kwargs)
+    __call__ = predict
 
     def _run_batch(self, batch, conf, iou, max_det, skip) -> tuple[list, dict | None]:
         """(the items the graph could decode, their outputs); `skip(InputError)` gets each other one."""
@@ -124,7 +146,7 @@ class YoloModel:
             f"tftrt_yolo model {self.path}",
             f"  task        {info.task} ({len(info.names)} classes: {_preview(info.names)})",
             f"  input       encoded images, letterboxed in-graph to {info.imgsz}x{info.imgsz}"
-            if info.task != "classify"
+            if task_spec(info.task).letterbox
             else f"  input       encoded images, resized and centre-cropped in-graph to {info.imgsz}",
             f"  batch       {'up to ' if m.dynamic else 'static '}{m.batch}",
             f"  backend     {m.backend} {m.precision}",

@@ -15,7 +15,7 @@ from pathlib import Path
 from tftrt_yolo.errors import ConversionError, InputError
 from tftrt_yolo.files import sha256_file
 from tftrt_yolo.metadata import ModelInfo
-from tftrt_yolo.tasks import TASKS
+from tftrt_yolo.tasks import TASKS, task_spec
 
 ONNX_OPSET = 17  # what onnx2tf 1.28 converts without surprises
 DEFAULT_IMGSZ = 640
@@ -238,17 +238,21 @@ def _prepare_onnx(
 def _check_head(proto, task: str, nc: int, kpt_shape, path: Path) -> None:
     """Outputs that are not a YOLOv8 head of `task` fail here, with a reason, not later inside TensorFlow."""
     shapes = [tuple(d.dim_value or None for d in o.type.tensor_type.shape.dim) for o in proto.graph.output]
-    if task == "classify":
+    spec = task_spec(task)
+    if not spec.has_detections:
         expected = [f"(batch, {nc})"]
         ok = len(shapes) == 1 and len(shapes[0]) == 2 and shapes[0][1] == nc
     else:
-        masks = shapes[1][1] if task == "segment" and len(shapes) == 2 and len(shapes[1]) == 4 else 0
-        extra = {"detect": 0, "obb": 1, "pose": kpt_shape[0] * kpt_shape[1] if kpt_shape else 0, "segment": masks}
-        expected = [f"(batch, 4 + {nc} classes{f' + {extra[task]}' if extra[task] else ''}, anchors)"]
-        if task == "segment":
+        protos = "masks" in spec.outputs  # a second output: the mask prototypes
+        masks = (shapes[1][1] or 0) if protos and len(shapes) == 2 and len(shapes[1]) == 4 else 0
+        # what each anchor carries for an output beyond its 4 box values and nc class scores
+        per_anchor = {"masks": masks, "keypoints": kpt_shape[0] * kpt_shape[1] if kpt_shape else 0, "rboxes": 1}
+        extra = sum(per_anchor.get(output, 0) for output in spec.outputs)
+        expected = [f"(batch, 4 + {nc} classes{f' + {extra}' if extra else ''}, anchors)"]
+        if protos:
             expected.append("(batch, mask channels, height, width)")
-        ok = len(shapes) == len(expected) and len(shapes[0]) == 3 and shapes[0][1] == 4 + nc + extra[task]
-        ok = ok and (task != "segment" or bool(masks))
+        ok = len(shapes) == len(expected) and len(shapes[0]) == 3 and shapes[0][1] == 4 + nc + extra
+        ok = ok and (not protos or bool(masks))
     if not ok:
         raise ConversionError(
             f"{path} is not a YOLOv8 {task} model: its outputs have shapes {shapes} (None: any), a YOLOv8 {task} "

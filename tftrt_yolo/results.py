@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from tftrt_yolo.errors import InputError
+from tftrt_yolo.tasks import task_spec
 
 # Ultralytics' default palette (ultralytics.utils.plotting.Colors), RGB
 _PALETTE = [
@@ -63,7 +64,7 @@ class Result:
     def to_dict(self) -> dict:
         """JSON-ready: `detections` (box, conf, class, name + task fields) or `top5` for classify."""
         out = {"path": self.path, "task": self.task, "height": self.orig_shape[0], "width": self.orig_shape[1]}
-        if self.task == "classify":
+        if not task_spec(self.task).has_detections:
             out["top5"] = [
                 {"class": int(c), "name": self.names[int(c)], "conf": round(float(s), 5)}
                 for c, s in zip(self.top5, self.top5_scores)
@@ -95,7 +96,7 @@ class Result:
         """The image (RGB uint8) with the results drawn on it."""
         canvas = np.ascontiguousarray(self.image if image is None else image).copy()
         lw = line_width or max(round(sum(canvas.shape[:2]) / 2 * 0.003), 2)
-        if self.task == "classify":
+        if not task_spec(self.task).has_detections:
             for row, (c, s) in enumerate(zip(self.top5, self.top5_scores)):
                 _text(canvas, f"{self.names[int(c)]} {s:.2f}", (lw * 4, (row + 1) * lw * 12), (255, 255, 255), lw)
             return canvas
@@ -159,13 +160,11 @@ def mask_polygon(mask: np.ndarray) -> list[list[int]]:
 
 def from_outputs(outputs: dict, task: str, names: dict, items: list) -> list[Result]:
     """Split a batch of signature outputs (numpy) into Results; `items` are (path, encoded) per image."""
-    results = []
+    detections, results = task_spec(task).has_detections, []
     for i, (path, encoded) in enumerate(items):
         h, w = (int(v) for v in outputs["image_sizes"][i])
         r = Result(task=task, names=names, orig_shape=(h, w), path=path, encoded=encoded)
-        if task == "classify":
-            r.probs, r.top5, r.top5_scores = outputs["probs"][i], outputs["top5_classes"][i], outputs["top5_scores"][i]
-        else:
+        if detections:
             n = int(outputs["num_detections"][i])
             r.boxes, r.scores, r.classes = outputs["boxes"][i, :n], outputs["scores"][i, :n], outputs["classes"][i, :n]
             if "masks" in outputs:
@@ -174,5 +173,7 @@ def from_outputs(outputs: dict, task: str, names: dict, items: list) -> list[Res
                 r.keypoints = outputs["keypoints"][i, :n]
             if "rboxes" in outputs:
                 r.rboxes = outputs["rboxes"][i, :n]
+        else:
+            r.probs, r.top5, r.top5_scores = outputs["probs"][i], outputs["top5_classes"][i], outputs["top5_scores"][i]
         results.append(r)
     return results

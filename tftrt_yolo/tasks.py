@@ -52,6 +52,11 @@ class TaskSpec:
     card_metrics: tuple[tuple[str, str], ...]  # Ultralytics results_dict keys in the model cards, with labels
     quality_bars: tuple[tuple[str, float], ...]  # (Ultralytics results_dict key, minimum the shipped demo model reaches)
 
+    @property
+    def has_detections(self) -> bool:
+        """Whether results are detections (boxes, scores, classes; one row each) rather than class probabilities."""
+        return "num_detections" in self.outputs
+
 
 _DETECTION_OUTPUTS = ("boxes", "scores", "classes", "num_detections")
 _BOX_CARD = (("metrics/mAP50(B)", "box mAP50"), ("metrics/mAP50-95(B)", "box mAP50-95"))

@@ -34,6 +34,4 @@ from tftrt_yolo.benchmark.runtimes import network_batch
 from tftrt_yolo.benchmark.stats import Stats, time_calls
 from tftrt_yolo.benchmark.table import BenchmarkTable, Row
 
-_network_batch = network_batch  # the name benchmarks/gpu/net_batches.py imports
-
 __all__ = ["RUNTIMES", "BenchmarkTable", "Row", "Stats", "benchmark", "machine_info", "network_batch", "time_calls"]

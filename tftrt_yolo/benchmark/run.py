@@ -55,7 +55,7 @@ def benchmark(
     saved_models: dict | None = None,
     workdir: str | Path | None = None,
     runtimes=RUNTIMES,
-    verbose: bool = True,
+    verbose: bool = False,
 ) -> BenchmarkTable:
     """Benchmark a YOLOv8 `.pt` through TF-TRT (`precisions`), TensorFlow, XLA, PyTorch and ONNX Runtime.
 
@@ -73,7 +73,7 @@ def benchmark(
             batch and imgsz).
         workdir: keeps the conversions (default: a temporary folder, removed at the end).
         runtimes: which rows to run, any of RUNTIMES.
-        verbose: progress bars.
+        verbose: show progress bars on stderr.
 
     Returns a BenchmarkTable (`to_json`, `to_markdown`, `plot`). A row that cannot run says why in
     its status; a bad argument or a model that is not a YOLOv8 checkpoint raises InputError.

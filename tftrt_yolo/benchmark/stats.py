@@ -55,7 +55,10 @@ class Stats:
 
 
 def time_calls(fn, *, warmup: int, iterations: int, batch: int, desc: str = "", verbose: bool = False) -> Stats:
-    """Call `fn` warmup + iterations times; the timed calls become Stats. `fn` must return only when done."""
+    """Call `fn` warmup + iterations times; the timed calls become Stats. `fn` must return only when done.
+
+    `verbose` shows a progress bar (`desc`) on stderr.
+    """
     if iterations < 1 or warmup < 0:
         from tftrt_yolo.errors import InputError  # here, not above: the file must load with numpy alone
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import urllib.error
 import urllib.request
@@ -42,8 +41,8 @@ class _Client:
                 max_det: int = PREDICT_DEFAULTS["max_det"]) -> list[Result]:
         """Results for every image in `x` (anything `tftrt_yolo.load(...).predict` takes), `batch_size` per request."""
         check_thresholds(conf, iou, max_det)
-        items, results = inputs.iterate(x), []
-        while batch := list(itertools.islice(items, self.batch_size)):
+        results = []
+        for batch in inputs.batches(x, self.batch_size):
             results.extend(self._predict_batch(batch, conf, iou, max_det))
         if not results:
             raise InputError("no images to predict on: the source is empty")
@@ -106,8 +105,13 @@ class RestClient(_Client):
 class GrpcClient(_Client):
     """Predictions from TensorFlow Serving's gRPC API (`PredictionService.Predict`).
 
-    `target` is the server's gRPC address ("localhost:8500"); the other arguments are RestClient's.
-    Masks at full resolution can be large, so the channel has no message size limit.
+    Args:
+        target: the server's gRPC address, e.g. "localhost:8500".
+        model_name, version, label, model_dir, names, task, batch_size, timeout, signature_name:
+            as RestClient's.
+
+    `predict` is RestClient's. Masks at full resolution can be large, so the channel has no
+    message size limit.
 
     Example::
 

@@ -25,12 +25,11 @@ instead of original pixels, resizes images with `ceil` before letterboxing, and
 
 from tftrt_yolo.validate.accuracy import accuracy_drop
 from tftrt_yolo.validate.evaluate import format_result, headline, metric_value, ultralytics_val, val
-from tftrt_yolo.validate.runners import Prediction, SavedModelRunner, UltralyticsRunner, open_model
+from tftrt_yolo.validate.runners import SavedModelRunner, UltralyticsRunner, open_model
 from tftrt_yolo.validate.scoring import Scorer, metrics_dict
 from tftrt_yolo.validate.targets import Target, load_targets
 
 __all__ = [
-    "Prediction",
     "SavedModelRunner",
     "Scorer",
     "Target",

@@ -28,7 +28,7 @@ def accuracy_drop(reference_dir, converted_dir, *, data=None, max_drop: float | 
     kind (box; mask for segment, pose for pose) or top-1 for classify. `data`: a
     dataset YAML (classify: folder with val/); None: the task's demo data; an
     image folder or list carries no labels and gives {"skipped": reason}. A drop
-    larger than `max_drop` raises ConversionError.
+    larger than `max_drop` raises ConversionError. `verbose`: val's progress bars.
     """
     if not _labelled(data):
         if max_drop is not None:

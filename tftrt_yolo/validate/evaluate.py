@@ -21,7 +21,7 @@ def val(
     iou: float = 0.7,
     max_det: int = 300,
     limit: int | None = None,
-    verbose: bool = True,
+    verbose: bool = False,
 ) -> dict:
     """Accuracy of `model` on the val split of `data`, with Ultralytics' metric code.
 
@@ -37,7 +37,7 @@ def val(
         conf: default 0.001 (0.01 for obb), as Ultralytics' val.
         iou, max_det: NMS settings, as predict.
         limit: only the first N val images.
-        verbose: show a progress bar.
+        verbose: show a progress bar on stderr.
 
     Returns a dict: `task`, `model`, `format`, `backend`, `data`, `images`,
     `instances`, `metrics` ({"box": {precision, recall, mAP50, mAP50-95},

@@ -1,4 +1,4 @@
-"""Runners: one interface (`predict(files, conf=, iou=, max_det=)` -> Predictions) over every kind of model.
+"""Runners: one interface (`predict(files, conf=, iou=, max_det=)` -> Results) over every kind of model.
 
 val() and benchmark() run a tftrt_yolo SavedModel and the Ultralytics model it
 came from through these, so both are predicted and scored the same way.
@@ -6,31 +6,18 @@ came from through these, so both are predicted and scored the same way.
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from tftrt_yolo.errors import InputError
+from tftrt_yolo.results import Result, from_outputs
 
 ULTRALYTICS_SUFFIXES = (".pt", ".pth", ".onnx")
 
 
-@dataclasses.dataclass
-class Prediction:
-    """Final results for one image, in original pixels (what both runners return)."""
-
-    boxes: np.ndarray | None = None  # [n, 4] xyxy (obb: the axis-aligned hull)
-    scores: np.ndarray | None = None  # [n], descending
-    classes: np.ndarray | None = None  # [n] int
-    masks: np.ndarray | None = None  # [n, H, W] bool (segment)
-    keypoints: np.ndarray | None = None  # [n, K, 2 or 3] (pose)
-    rboxes: np.ndarray | None = None  # [n, 5] xywhr (obb)
-    probs: np.ndarray | None = None  # [nc] (classify)
-
-
 class SavedModelRunner:
-    """A tftrt_yolo SavedModel: encoded image bytes in, `Prediction`s out."""
+    """A tftrt_yolo SavedModel: encoded image bytes in, `Result`s out (those of its `predict`)."""
 
     kind = "saved_model"
 
@@ -45,20 +32,10 @@ class SavedModelRunner:
         self.max_batch, self.static_batch = m.batch, not m.dynamic
         self.backend = m.backend if m.backend != "tensorrt" else f"tensorrt-{m.precision}"
 
-    def predict(self, files: list[Path], *, conf: float, iou: float, max_det: int) -> list[Prediction]:
-        from tftrt_yolo.results import from_outputs
-
+    def predict(self, files: list[Path], *, conf: float, iou: float, max_det: int) -> list[Result]:
         items = [(str(f), Path(f).read_bytes()) for f in files]
         outputs = self.model.predict_encoded([b for _, b in items], conf=conf, iou=iou, max_det=max_det)
-        return [self.convert(r) for r in from_outputs(outputs, self.task, self.names, items)]
-
-    @staticmethod
-    def convert(r) -> Prediction:
-        """A tftrt_yolo `Result` -> Prediction."""
-        if r.probs is not None:
-            return Prediction(probs=np.asarray(r.probs, np.float32))
-        return Prediction(boxes=r.boxes, scores=r.scores, classes=r.classes.astype(np.int64), masks=r.masks,
-                          keypoints=r.keypoints, rboxes=r.rboxes)
+        return from_outputs(outputs, self.task, self.names, items)
 
 
 class UltralyticsRunner:
@@ -116,30 +93,28 @@ class UltralyticsRunner:
             rect=False, retina_masks=False, verbose=False, save=False,
         )
 
-    def predict(self, files: list[Path], *, conf: float, iou: float, max_det: int) -> list[Prediction]:
+    def predict(self, files: list[Path], *, conf: float, iou: float, max_det: int) -> list[Result]:
         sources = [str(f) for f in files]
         pad = self.max_batch - len(sources) if self.static_batch else 0
         results = self.yolo.predict(sources + sources[-1:] * pad, **self.predict_args(conf, iou, max_det, len(sources) + pad))
         return [self.convert(r) for r in results[: len(sources)]]
 
-    @staticmethod
-    def convert(r) -> Prediction:
-        """An Ultralytics `Results` -> Prediction in original pixels."""
+    def convert(self, r) -> Result:
+        """An Ultralytics `Results` -> a tftrt_yolo Result in original pixels."""
+        out = Result(task=self.task, names=self.names, orig_shape=tuple(r.orig_shape), path=r.path)
         if r.probs is not None:
-            return Prediction(probs=r.probs.data.float().cpu().numpy())
+            out.probs = r.probs.data.float().cpu().numpy()
+            out.top5, out.top5_scores = np.array(r.probs.top5), r.probs.top5conf.float().cpu().numpy()
+            return out
+        b = r.boxes if r.obb is None else r.obb
+        out.boxes, out.scores, out.classes = b.xyxy.cpu().numpy(), b.conf.cpu().numpy(), b.cls.cpu().numpy().astype(np.int64)
         if r.obb is not None:
-            b = r.obb
-            return Prediction(
-                boxes=b.xyxy.cpu().numpy(), scores=b.conf.cpu().numpy(), classes=b.cls.cpu().numpy().astype(np.int64),
-                rboxes=b.xywhr.cpu().numpy(),
-            )
-        b = r.boxes
-        p = Prediction(boxes=b.xyxy.cpu().numpy(), scores=b.conf.cpu().numpy(), classes=b.cls.cpu().numpy().astype(np.int64))
+            out.rboxes = b.xywhr.cpu().numpy()
         if r.keypoints is not None:
-            p.keypoints = r.keypoints.data.cpu().numpy()
+            out.keypoints = r.keypoints.data.cpu().numpy()
         if r.masks is not None:
-            p.masks = _masks_to_original(r)
-        return p
+            out.masks = _masks_to_original(r)
+        return out
 
 
 def _checkpoint_problem(path: Path) -> str | None:

@@ -1,6 +1,6 @@
 """Scoring with Ultralytics' own pieces: IoUs, `match_predictions` at IoU 0.50:0.95, its metrics classes.
 
-No mAP code of our own: `Scorer` feeds (Prediction, Target) pairs to the
+No mAP code of our own: `Scorer` feeds (Result, Target) pairs to the
 metrics class the task table names, and `metrics_dict` reads the averages out
 of it (ours and Ultralytics' own val give the same dict).
 """
@@ -104,7 +104,7 @@ _IOUS = {"box": _box_iou, "mask": lambda pred, target, order, sigma: _mask_iou(t
 
 
 class Scorer:
-    """Accumulates (Prediction, Target) pairs into Ultralytics' metrics object for `task`."""
+    """Accumulates (Result, Target) pairs into Ultralytics' metrics object for `task`."""
 
     def __init__(self, task: str, names: dict, sigma=None):
         self.task, self.names, self.sigma = task, names, sigma
