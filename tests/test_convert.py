@@ -86,6 +86,15 @@ def test_dynamic_batch_and_xla_give_the_same_detections(converted, loaded, demo_
             assert len(a) == len(b)
             np.testing.assert_allclose(a.boxes, b.boxes, atol=0.05)
             np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+    # predict_images: XLA compiles the batched letterbox as well
+    rgb = np.stack([cv2.cvtColor(cv2.imread(p), cv2.COLOR_BGR2RGB) for p in paths[:1]] * 2)
+    thresholds = dict(conf=tf.constant([0.25]), iou=tf.constant([0.7]), max_det=tf.constant([300]))
+    plain, compiled = (
+        tf.saved_model.load(str(d)).signatures["predict_images"] for d in (loaded("detect").path, xla_dir)
+    )
+    expected, got = plain(images=rgb, **thresholds), compiled(images=rgb, **thresholds)
+    assert got["num_detections"].numpy().tolist() == expected["num_detections"].numpy().tolist()
+    np.testing.assert_allclose(got["boxes"].numpy(), expected["boxes"].numpy(), atol=0.05)
 
 
 @pytest.mark.parametrize(

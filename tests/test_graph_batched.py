@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from conftest import REAL_PHOTOS
 
-from tftrt_yolo.graph import nms, preprocess
+from tftrt_yolo.graph import nms, postprocess, preprocess
 
 
 def mixed_batch(seed):
@@ -25,15 +25,10 @@ def mixed_batch(seed):
     return tf.constant(encoded)
 
 
-def batched_letterbox(encoded, size):
-    padded, image_sizes = preprocess._decode_padded(encoded)
-    return preprocess._letterbox(padded, image_sizes, size), image_sizes
-
-
 @pytest.mark.parametrize("size", [320, 640])
 def test_batched_letterbox_of_different_sizes_equals_one_by_one(size):
     encoded = mixed_batch(size)
-    batched, image_sizes = tf.function(batched_letterbox)(encoded, size)
+    batched, image_sizes = tf.function(preprocess.letterbox_encoded_batch)(encoded, size)
     on_cpu, cpu_sizes = tf.function(preprocess.preprocess_encoded)(encoded, size, True)
     np.testing.assert_array_equal(image_sizes.numpy(), cpu_sizes.numpy())
     np.testing.assert_array_equal(batched.numpy(), on_cpu.numpy())
@@ -52,10 +47,7 @@ def test_preprocess_images_equals_one_by_one(letterboxed):
     one = preprocess.letterbox if letterboxed else preprocess.resize_and_crop
     for i in range(3):
         np.testing.assert_array_equal(floats[i].numpy(), tf.function(one)(images[i], size).numpy())
-    if letterboxed:  # the branch a GPU takes
-        batched = tf.function(preprocess._letterbox)(images, image_sizes, size)
-    else:
-        batched = tf.function(preprocess.resize_and_crop)(images, size)
+    batched = tf.function(preprocess.preprocess_image_batch)(images, size, letterboxed)  # the branch a GPU takes
     np.testing.assert_array_equal(batched.numpy(), floats.numpy())
 
 
@@ -119,5 +111,21 @@ def test_batched_rotated_nms_is_fast_nms():
 
 
 def test_batched_letterbox_of_no_image():
-    floats, image_sizes = tf.function(batched_letterbox)(tf.constant([], tf.string), 320)
+    floats, image_sizes = tf.function(preprocess.letterbox_encoded_batch)(tf.constant([], tf.string), 320)
     assert floats.shape == (0, 320, 320, 3) and image_sizes.shape == (0, 2)
+
+
+def test_batched_mask_resize_equals_one_by_one():
+    """Masks back to original sizes (down, up, and a thin image), the batch at once as a GPU does, equal
+    `tf.image.resize` image by image: blobby masks, whose edges fall between pixels at every scale."""
+    rng = np.random.default_rng(5)
+    coarse = rng.normal(size=(3, 5, 40, 40, 1)).astype(np.float32)
+    masks_lb = tf.image.resize(coarse.reshape(15, 40, 40, 1), [640, 640])[..., 0] > 0.3
+    masks_lb = tf.reshape(masks_lb, [3, 5, 640, 640])
+    image_sizes = tf.constant([[1080, 810], [300, 517], [37, 640]], tf.int32)
+    one_by_one = tf.function(postprocess._masks_in_original)(masks_lb, image_sizes, 640)
+    geometry = preprocess.letterbox_geometry(image_sizes, 640)
+    batched = tf.function(postprocess._resize_masks_batched)(masks_lb, image_sizes, *geometry)
+    assert batched.shape == one_by_one.shape == (3, 5, 1080, 810)
+    assert 0.05 < batched.numpy().mean() < 0.5  # the masks are neither empty nor full
+    np.testing.assert_array_equal(batched.numpy(), one_by_one.numpy())

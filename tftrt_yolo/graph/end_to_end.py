@@ -21,7 +21,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tftrt_yolo.graph import postprocess
-from tftrt_yolo.graph.preprocess import preprocess_encoded, preprocess_images
+from tftrt_yolo.graph.preprocess import image_sizes_of, preprocess_encoded, preprocess_image_batch, preprocess_images
 from tftrt_yolo.metadata import ModelInfo
 from tftrt_yolo.tasks import task_spec
 
@@ -46,6 +46,15 @@ class EndToEndModel(tf.Module):
             jit_compile=jit_compile,
             autograph=False,
         )
+        if jit_compile:  # XLA compiles the batched letterbox too, once per input shape (uint8 batches: one size)
+            batch = tf.function(
+                lambda images: preprocess_image_batch(images, info.imgsz, self._spec.letterbox),
+                jit_compile=True,
+                autograph=False,
+            )
+            self._preprocess_images = lambda images: (batch(images), image_sizes_of(images))
+        else:
+            self._preprocess_images = lambda images: preprocess_images(images, info.imgsz, self._spec.letterbox)
 
     def _forward(self, floats: tf.Tensor, image_sizes: tf.Tensor, conf, iou, max_det) -> dict:
         n = tf.shape(floats)[0]
@@ -76,7 +85,7 @@ class EndToEndModel(tf.Module):
 
     @tf.function(input_signature=(tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"),) + _THRESHOLD_SPECS)
     def predict_images(self, images, conf, iou, max_det):
-        floats, image_sizes = preprocess_images(images, self._info.imgsz, self._spec.letterbox)
+        floats, image_sizes = self._preprocess_images(images)
         return self._forward(floats, image_sizes, conf, iou, max_det)
 
     def signatures(self) -> dict:

@@ -60,11 +60,23 @@ def probiou_matrix(rboxes, eps: float = 1e-7):
     return 1.0 - hd
 
 
+def _count(flags, axis=None):
+    """How many are true, as int32. Counted in float32 (exact below 2**24): on a GPU, int32 arithmetic runs
+    on the host, which would copy the flags there."""
+    return tf.cast(tf.reduce_sum(tf.cast(flags, tf.float32), axis=axis), tf.int32)
+
+
+def _ranks_before(k):
+    """[j, i]: rank j comes before rank i, for k ranks (float ranges: no int32 matrix on the host)."""
+    ranks = tf.range(tf.cast(k, tf.float32))
+    return ranks[:, None] < ranks[None, :]
+
+
 def _candidates(scores, conf):
     """Per image, the candidates (score > conf) by descending score, ties by index as the NMS kernels order
     them: (anchor indices [N, K], valid [N, K]); K is the most candidates of any image, the rest is padding."""
     is_candidate = scores > conf[:, None]
-    k = tf.reduce_max(tf.concat([tf.reduce_sum(tf.cast(is_candidate, tf.int32), axis=1), [0]], 0))
+    k = tf.reduce_max(tf.concat([_count(is_candidate, axis=1), [0]], 0))
     ranked = tf.where(is_candidate, scores, -float("inf"))
     order = tf.argsort(ranked, axis=1, direction="DESCENDING", stable=True)[:, :k]
     return order, tf.gather(is_candidate, order, batch_dims=1)
@@ -72,8 +84,8 @@ def _candidates(scores, conf):
 
 def _first_kept(order, kept, max_det):
     """(indices [N, K]: the kept anchors first, in order; count [N], at most max_det): `greedy_nms`'s return."""
-    kept_first = tf.argsort(tf.cast(tf.logical_not(kept), tf.int32), axis=1, stable=True)
-    count = tf.minimum(tf.reduce_sum(tf.cast(kept, tf.int32), axis=1), max_det)
+    kept_first = tf.argsort(tf.cast(tf.logical_not(kept), tf.float32), axis=1, stable=True)
+    count = tf.minimum(_count(kept, axis=1), max_det)
     return tf.gather(order, kept_first, batch_dims=1), count
 
 
@@ -108,9 +120,7 @@ def batched_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
     """
     order, valid = _candidates(scores, conf)
     boxes = _offset_by_class(boxes_xyxy, classes, order, 4)
-    k = tf.shape(order)[1]
-    earlier = tf.range(k)[:, None] < tf.range(k)[None, :]  # [j, i]: j ranks before i
-    suppresses = (_iou_matrix(boxes) > iou[:, None, None]) & earlier
+    suppresses = (_iou_matrix(boxes) > iou[:, None, None]) & _ranks_before(tf.shape(order)[1])
 
     def rule(kept):
         return valid & tf.logical_not(tf.reduce_any(kept[:, :, None] & suppresses, axis=1))
@@ -130,7 +140,6 @@ def batched_rotated_nms(rboxes, scores, classes, conf, iou, max_det):
     """
     order, valid = _candidates(scores, conf)
     boxes = _offset_by_class(rboxes, classes, order, 2)
-    k = tf.shape(order)[1]
-    earlier = tf.range(k)[:, None] < tf.range(k)[None, :]
+    earlier = _ranks_before(tf.shape(order)[1])
     overlapping = (probiou_matrix(boxes) > iou[:, None, None]) & earlier & valid[:, :, None]
     return _first_kept(order, valid & tf.logical_not(tf.reduce_any(overlapping, axis=1)), max_det)

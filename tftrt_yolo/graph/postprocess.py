@@ -145,21 +145,60 @@ def _letterbox_masks(coeffs, protos, xyxy, imgsz):
 
 
 def _masks_in_original(masks_lb, image_sizes, imgsz):
-    """Crop the letterbox padding, resize each image's masks to its own size; uint8 [N, D, Hmax, Wmax]."""
+    """Crop the letterbox padding and resize each image's masks to its own size (bilinear, > 0.5, as
+    `tf.image.resize` does); bool [N, D, S, S] -> uint8 [N, D, Hmax, Wmax]. A CPU resizes image by image,
+    a GPU the whole batch at once (`_resize_masks_batched`)."""
     new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
-    h_max, w_max = tf.reduce_max(image_sizes[:, 0]), tf.reduce_max(image_sizes[:, 1])
 
-    def one_image(args):
-        masks, hw, nh, nw, t, l = args
-        content = tf.cast(masks[:, t : t + nh, l : l + nw, None], tf.float32)  # [D, nh, nw, 1]
-        resized = tf.image.resize(content, hw, method="bilinear")[..., 0] > 0.5
-        return tf.pad(tf.cast(resized, tf.uint8), [[0, 0], [0, h_max - hw[0]], [0, w_max - hw[1]]])
+    def one_by_one():
+        h_max, w_max = tf.reduce_max(image_sizes[:, 0]), tf.reduce_max(image_sizes[:, 1])
 
-    return tf.map_fn(
-        one_image,
-        (masks_lb, image_sizes, new_h, new_w, top, left),
-        fn_output_signature=tf.TensorSpec([None, None, None], tf.uint8),
-    )
+        def one_image(args):
+            masks, hw, nh, nw, t, l = args
+            content = tf.cast(masks[:, t : t + nh, l : l + nw, None], tf.float32)  # [D, nh, nw, 1]
+            resized = tf.image.resize(content, hw, method="bilinear")[..., 0] > 0.5
+            return tf.pad(tf.cast(resized, tf.uint8), [[0, 0], [0, h_max - hw[0]], [0, w_max - hw[1]]])
+
+        return tf.map_fn(
+            one_image,
+            (masks_lb, image_sizes, new_h, new_w, top, left),
+            fn_output_signature=tf.TensorSpec([None, None, None], tf.uint8),
+        )
+
+    return per_device(one_by_one, lambda: _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left))
+
+
+def _bilinear_taps(out_len, in_len, offset, out_max):
+    """Per image, `tf.image.resize`'s bilinear taps (half-pixel centres) from `in_len` to `out_len` source
+    positions starting at `offset`: (lower, upper) int32 [N, out_max] and the fraction float32 [N, out_max].
+    The float32 arithmetic is TensorFlow's ResizeBilinear kernel's, so the thresholded masks are the same."""
+    scale = (tf.cast(in_len, tf.float32) / tf.cast(out_len, tf.float32))[:, None]
+    position = (tf.range(tf.cast(out_max, tf.float32)) + 0.5)[None, :] * scale - 0.5
+    floor = tf.floor(position)
+    last = in_len[:, None] - 1  # positions past `out_len` (padding, masked later) read the last row/column
+    lower = tf.clip_by_value(tf.cast(floor, tf.int32), 0, last)
+    upper = tf.minimum(tf.cast(tf.math.ceil(position), tf.int32), last)
+    return lower + offset[:, None], upper + offset[:, None], position - floor
+
+
+def _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left):
+    """`_masks_in_original` for the batch without a loop: four gathers per pixel through per-image taps."""
+    h, w = image_sizes[:, 0], image_sizes[:, 1]
+    h_max, w_max = tf.reduce_max(tf.concat([h, [0]], 0)), tf.reduce_max(tf.concat([w, [0]], 0))
+    row0, row1, y_frac = _bilinear_taps(h, new_h, top, h_max)
+    col0, col1, x_frac = _bilinear_taps(w, new_w, left, w_max)
+    x_frac, y_frac = x_frac[:, None, None, :], y_frac[:, None, :, None]
+    lerp = lambda a, b, t: a + (b - a) * t  # noqa: E731  ResizeBilinear's operation order
+    columns = lambda rows, cols: tf.cast(tf.gather(rows, cols, axis=3, batch_dims=1), tf.float32)  # noqa: E731
+
+    def interpolated_row(row):  # [N, D, Hmax, Wmax]: one source row per output row, interpolated along x
+        rows = tf.gather(masks_lb, row, axis=2, batch_dims=1)
+        return lerp(columns(rows, col0), columns(rows, col1), x_frac)
+
+    resized = lerp(interpolated_row(row0), interpolated_row(row1), y_frac) > 0.5
+    rows_inside = tf.range(h_max)[None, :] < h[:, None]
+    cols_inside = tf.range(w_max)[None, :] < w[:, None]
+    return tf.cast(resized & rows_inside[:, None, :, None] & cols_inside[:, None, None, :], tf.uint8)
 
 
 def segment(pred, protos, image_sizes, *, nc, imgsz, conf, iou, max_det):

@@ -50,7 +50,8 @@ def _cv2_linear_taps(dst_index, src, dst, clamp_weights: bool):
     `dst_index` [..., S] are output positions (any values: callers mask those past `dst`), `src` and `dst`
     [...] the input and output lengths (one per image of a batch). OpenCV computes the position in float32
     and rounds each weight to 11 bits; it zeroes the fraction at the left/right borders but not at the
-    top/bottom (there it only clamps the row index), hence `clamp_weights`.
+    top/bottom (there it only clamps the row index), hence `clamp_weights`. The weights are integers held
+    in float32 (see `_shift_right`).
     """
     src, dst = src[..., None], dst[..., None]
     scale = 1.0 / (tf.cast(dst, tf.float64) / tf.cast(src, tf.float64))
@@ -60,23 +61,34 @@ def _cv2_linear_taps(dst_index, src, dst, clamp_weights: bool):
     first = tf.cast(first, tf.int32)
     if clamp_weights:
         frac = tf.where((first < 0) | (first >= src - 1), 0.0, frac)
-    w0 = tf.cast(tf.round((1.0 - frac) * _CV2_COEF_SCALE), tf.int32)
-    w1 = tf.cast(tf.round(frac * _CV2_COEF_SCALE), tf.int32)
+    w0 = tf.round((1.0 - frac) * _CV2_COEF_SCALE)
+    w1 = tf.round(frac * _CV2_COEF_SCALE)
     return tf.clip_by_value(first, 0, src - 1), tf.clip_by_value(first + 1, 0, src - 1), w0, w1
+
+
+def _shift_right(integers: tf.Tensor, bits: int) -> tf.Tensor:
+    """`integers >> bits` of non-negative integers held in floats: exact while they fit the mantissa.
+
+    OpenCV's fixed-point arithmetic is written with floats, not int32, because a GPU has no int32
+    arithmetic kernels in TensorFlow (they run on the host) and no uint8 gather.
+    """
+    return tf.floor(integers * (0.5**bits))
 
 
 def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tensor:
     """Letterbox bit for bit as Ultralytics (cv2.INTER_LINEAR, 114 padding): uint8 -> float32 in [0, 1].
 
     One image ([H, W, 3], `image_sizes` [2]) or a batch ([N, H, W, 3] holding image i in its top-left
-    `image_sizes[i]` corner, [N, 2]). Output pixels read their taps through tables of source indices and
-    fixed-point weights, one per image, so one gather per tap serves a batch of different sizes. Only the
-    box that holds some image's content is computed; the rest is padding for all.
+    `image_sizes[i]` corner, [N, 2]); uint8 levels in any dtype (a GPU gathers float32, not uint8).
+    Output pixels read their taps through tables of source indices and fixed-point weights, one per image,
+    so one gather per tap serves a batch of different sizes. Only the box that holds some image's content
+    is computed; the rest is padding for all.
 
     OpenCV interpolates uint8 images in 11-bit fixed point: columns (scaled by 2048, then >> 4 as its
     SIMD vertical pass does), then rows; for an exact 2x downscale it averages 2x2 blocks, which these
-    weights (1024, 1024 on both axes) reproduce. A float bilinear resize is one level off on about a
-    tenth of the values (benchmarks/results/cpu/preprocess.md).
+    weights (1024, 1024 on both axes) reproduce. The column pass stays below 2**21 (exact in float32), the
+    row pass below 2**27 (float64). A float bilinear resize is one level off on about a tenth of the
+    values (benchmarks/results/cpu/preprocess.md).
     """
     batch_dims = images.shape.rank - 3
     h, w = image_sizes[..., 0], image_sizes[..., 1]
@@ -89,10 +101,12 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
     cols = tf.range(first_col, end_col) - left[..., None]
     x0, x1, a0, a1 = _cv2_linear_taps(cols, w, new_w, clamp_weights=True)
     y0, y1, b0, b1 = _cv2_linear_taps(rows, h, new_h, clamp_weights=False)
+    b0, b1 = tf.cast(b0, tf.float64), tf.cast(b1, tf.float64)
 
-    def columns(rows):  # horizontal pass [..., R, columns, 3], int32
-        tap = lambda x: tf.cast(tf.gather(rows, x, axis=-2, batch_dims=batch_dims), tf.int32)  # noqa: E731
-        return tf.bitwise.right_shift(tap(x0) * a0[..., None, :, None] + tap(x1) * a1[..., None, :, None], 4)
+    def columns(rows):  # horizontal pass [..., R, columns, 3], float64 integers
+        tap = lambda x: tf.cast(tf.gather(rows, x, axis=-2, batch_dims=batch_dims), tf.float32)  # noqa: E731
+        weighted = tap(x0) * a0[..., None, :, None] + tap(x1) * a1[..., None, :, None]
+        return tf.cast(_shift_right(weighted, 4), tf.float64)
 
     def every_row_once():  # cheaper unless the images shrink to less than half their height
         hor = columns(images)
@@ -102,8 +116,8 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
         return tuple(columns(tf.gather(images, y, axis=-3, batch_dims=batch_dims)) for y in (y0, y1))
 
     upper, lower = tf.cond(tf.shape(images)[-3] <= 2 * (end_row - first_row), every_row_once, rows_read)
-    weighted = lambda rows, weight: tf.bitwise.right_shift(rows * weight[..., None, None], 16)  # noqa: E731
-    content = tf.cast(tf.bitwise.right_shift(weighted(upper, b0) + weighted(lower, b1) + 2, 2), tf.float32)
+    weighted = lambda rows, weight: _shift_right(rows * weight[..., None, None], 16)  # noqa: E731
+    content = tf.cast(_shift_right(weighted(upper, b0) + weighted(lower, b1) + 2.0, 2), tf.float32)
     if batch_dims:  # the box holds the largest images: pad the others inside it
         row_inside, col_inside = (rows >= 0) & (rows < new_h[:, None]), (cols >= 0) & (cols < new_w[:, None])
         content = tf.where((row_inside[:, :, None] & col_inside[:, None, :])[..., None], content, PAD_VALUE)
@@ -138,23 +152,20 @@ def _pil_bilinear_taps(src, dst):
     weights = tf.where(taps[None, :] < count[:, None], tf.maximum(1.0 - tf.abs(distance), 0.0), 0.0)
     total = tf.foldl(lambda acc, column: acc + column, tf.transpose(weights), initializer=tf.zeros_like(center))
     weights = tf.where(total[:, None] != 0.0, weights / total[:, None], weights)
-    return first, tf.cast(tf.floor(0.5 + weights * (1 << _PIL_PRECISION_BITS)), tf.int32)
+    return first, tf.floor(0.5 + weights * (1 << _PIL_PRECISION_BITS))
 
 
 def _pil_resample_axis(pixels: tf.Tensor, dst, axis: int) -> tf.Tensor:
-    """One Pillow resampling pass of int32 uint8-valued pixels [..., H, W, 3] along `axis` (-3 rows, -2 columns)."""
+    """One Pillow resampling pass of uint8-valued pixels held in float64 [..., H, W, 3] along `axis` (-3 rows,
+    -2 columns). Pillow's int32 sums stay below 2**31, exact in float64 whatever the order of the terms, so
+    all taps are read by one gather and summed at once (see `_shift_right`)."""
     src = tf.shape(pixels)[axis]
     first, weights = _pil_bilinear_taps(src, dst)
-    shape = [-1, 1, 1] if axis == -3 else [-1, 1]
-
-    def add_tap(acc, k):  # one tap at a time: memory stays at one output-sized buffer
-        index = tf.minimum(first + k, src - 1)
-        return acc + tf.gather(pixels, index, axis=axis) * tf.reshape(weights[:, k], shape)
-
-    out_shape = tf.tensor_scatter_nd_update(tf.shape(pixels), [[pixels.shape.rank + axis]], [dst])
-    acc = tf.fill(out_shape, tf.constant(1 << (_PIL_PRECISION_BITS - 1), tf.int32))
-    acc = tf.foldl(add_tap, tf.range(tf.shape(weights)[1]), initializer=acc)
-    return tf.clip_by_value(tf.bitwise.right_shift(acc, _PIL_PRECISION_BITS), 0, 255)
+    taps = tf.minimum(first[:, None] + tf.range(tf.shape(weights)[1])[None, :], src - 1)  # [dst, K]
+    read = tf.gather(pixels, taps, axis=axis)  # [..., dst, K, ...]
+    weights = tf.reshape(weights, [dst, -1, 1, 1] if axis == -3 else [dst, -1, 1])
+    acc = (1 << (_PIL_PRECISION_BITS - 1)) + tf.reduce_sum(read * weights, axis=axis)
+    return tf.clip_by_value(_shift_right(acc, _PIL_PRECISION_BITS), 0.0, 255.0)
 
 
 def resize_and_crop(image: tf.Tensor, size: int) -> tf.Tensor:
@@ -164,7 +175,7 @@ def resize_and_crop(image: tf.Tensor, size: int) -> tf.Tensor:
     PIL images with Pillow's antialiased bilinear filter, one axis at a time, rounding to uint8 after each
     pass; this reproduces it bit for bit.
     """
-    pixels = tf.cast(image, tf.int32)
+    pixels = tf.cast(image, tf.float64)
     h, w = tf.shape(pixels)[-3], tf.shape(pixels)[-2]
     hw = tf.cast(tf.stack([h, w]), tf.float64)
     short = tf.minimum(hw[0], hw[1])
@@ -189,27 +200,39 @@ _PARALLEL_IMAGES = 16
 
 
 def _decode_padded(images: tf.Tensor):
-    """Decode every image -> (uint8 [N, Hmax, Wmax, 3], each image top-left, int32 [N, 2] (h, w))."""
-    n = tf.size(images)
+    """Decode every image -> (uint8 [N, Hmax, Wmax, 3], each image top-left, int32 [N, 2] (h, w)).
 
-    def body(i, pixels, sizes):
-        image = decode(images[i])
-        return i + 1, pixels.write(i, tf.reshape(image, [-1, 3])), sizes.write(i, tf.shape(image)[:2])
+    All on the CPU (no TensorFlow op decodes on a GPU), images in parallel; the batch then crosses to a
+    GPU in one copy.
+    """
+    with tf.device("/CPU:0"):
+        n = tf.size(images)
+        flat_images = lambda: tf.TensorArray(  # noqa: E731  one image's pixels per entry, any sizes
+            tf.uint8, size=n, infer_shape=False, element_shape=tf.TensorShape([None])
+        )
 
-    arrays = (  # every image's pixels back to back: no TensorArray stacks images of different shapes
-        tf.TensorArray(tf.uint8, size=n, infer_shape=False, element_shape=tf.TensorShape([None, 3])),
-        tf.TensorArray(tf.int32, size=n, element_shape=tf.TensorShape([2])),
-    )
-    _, pixels, sizes = tf.while_loop(
-        lambda i, *_: i < n, body, (tf.constant(0), *arrays), parallel_iterations=_PARALLEL_IMAGES
-    )
-    sizes = sizes.stack()
-    h_max, w_max = (tf.reduce_max(tf.concat([sizes[:, i], [0]], 0)) for i in (0, 1))
-    h, w = sizes[:, 0:1, None], sizes[:, 1:2, None]
-    starts = tf.cumsum(h * w, exclusive=True)
-    y = tf.minimum(tf.range(h_max)[None, :, None], h - 1)
-    x = tf.minimum(tf.range(w_max)[None, None, :], w - 1)
-    return tf.gather(pixels.concat(), starts + y * w + x), sizes
+        def decode_one(i, pixels, sizes):
+            image = decode(images[i])
+            return i + 1, pixels.write(i, tf.reshape(image, [-1])), sizes.write(i, tf.shape(image)[:2])
+
+        _, pixels, sizes = tf.while_loop(
+            lambda i, *_: i < n,
+            decode_one,
+            (tf.constant(0), flat_images(), tf.TensorArray(tf.int32, size=n, element_shape=tf.TensorShape([2]))),
+            parallel_iterations=_PARALLEL_IMAGES,
+        )
+        sizes = sizes.stack()
+        h_max, w_max = (tf.reduce_max(tf.concat([sizes[:, i], [0]], 0)) for i in (0, 1))
+
+        def pad_one(i, padded):
+            image = tf.reshape(pixels.read(i), tf.concat([sizes[i], [3]], 0))
+            image = tf.pad(image, [[0, h_max - sizes[i, 0]], [0, w_max - sizes[i, 1]], [0, 0]])
+            return i + 1, padded.write(i, tf.reshape(image, [-1]))
+
+        _, padded = tf.while_loop(
+            lambda i, *_: i < n, pad_one, (tf.constant(0), flat_images()), parallel_iterations=_PARALLEL_IMAGES
+        )
+        return tf.reshape(padded.concat(), [n, h_max, w_max, 3]), sizes
 
 
 def per_device(one_by_one, batched):
@@ -239,24 +262,36 @@ def preprocess_encoded(images: tf.Tensor, size: int, letterboxed: bool):
     if not letterboxed:  # Pillow's filter width and pass order depend on each image's size
         return one_by_one(resize_and_crop)
 
-    def batched():
-        padded, image_sizes = _decode_padded(images)
-        return _letterbox(padded, image_sizes, size), image_sizes
+    return per_device(lambda: one_by_one(letterbox), lambda: letterbox_encoded_batch(images, size))
 
-    return per_device(lambda: one_by_one(letterbox), batched)
+
+def letterbox_encoded_batch(images: tf.Tensor, size: int):
+    """`preprocess_encoded` of letterboxed tasks for the whole batch at once: what a GPU runs."""
+    padded, image_sizes = _decode_padded(images)
+    return _letterbox(tf.cast(padded, tf.float32), image_sizes, size), image_sizes
+
+
+def preprocess_image_batch(images: tf.Tensor, size: int, letterboxed: bool) -> tf.Tensor:
+    """`preprocess_images`' network input computed for the whole batch at once, with no loop: what a GPU
+    runs, and what XLA compiles (once per input shape)."""
+    if letterboxed:
+        return _letterbox(tf.cast(images, tf.float32), image_sizes_of(images), size)
+    return resize_and_crop(images, size)  # the images share one size: Pillow's filters are the batch's
+
+
+def image_sizes_of(images: tf.Tensor) -> tf.Tensor:
+    """int32 [N, 2]: the (h, w) of every image of a uint8 [N, H, W, 3] batch."""
+    n, hw = tf.shape(images)[0], tf.shape(images)[1:3]
+    return tf.tile(hw[None], [n, 1])
 
 
 def preprocess_images(images: tf.Tensor, size: int, letterboxed: bool):
     """uint8 [N, H, W, 3] RGB -> (float32 [N, size, size, 3] in [0, 1], int32 [N, 2] original hw)."""
-    n, hw = tf.shape(images)[0], tf.shape(images)[1:3]
-    image_sizes = tf.tile(hw[None], [n, 1])
-    if letterboxed:
-        one, batched = (lambda image: _letterbox(image, hw, size)), (lambda: _letterbox(images, image_sizes, size))
-    else:  # the images share one size, so Pillow's filters and pass order are the same for the batch
-        one, batched = (lambda image: resize_and_crop(image, size)), (lambda: resize_and_crop(images, size))
+    hw = tf.shape(images)[1:3]
+    one = (lambda image: _letterbox(image, hw, size)) if letterboxed else (lambda image: resize_and_crop(image, size))
 
     def one_by_one():
         signature = tf.TensorSpec([size, size, 3], tf.float32)
         return tf.map_fn(one, images, fn_output_signature=signature, parallel_iterations=_PARALLEL_IMAGES)
 
-    return per_device(one_by_one, batched), image_sizes
+    return per_device(one_by_one, lambda: preprocess_image_batch(images, size, letterboxed)), image_sizes_of(images)
