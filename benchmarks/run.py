@@ -55,7 +55,7 @@ def one_task(a) -> None:
 
 
 def convert_only(a) -> None:
-    from tftrt_yolo.convert import convert
+    from tftrt_yolo.conversion import convert
     from tftrt_yolo.demo import demo_model
 
     for task in a.tasks.split(","):

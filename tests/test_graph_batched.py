@@ -129,3 +129,48 @@ def test_batched_mask_resize_equals_one_by_one():
     assert batched.shape == one_by_one.shape == (3, 5, 1080, 810)
     assert 0.05 < batched.numpy().mean() < 0.5  # the masks are neither empty nor full
     np.testing.assert_array_equal(batched.numpy(), one_by_one.numpy())
+
+
+def image_sized_host_work(fn, *specs) -> list[str]:
+    """Ops of `fn`'s graph (and its branch and loop bodies) that a GPU would run on the host at image or
+    matrix size (rank >= 3): TensorFlow keeps int32 arithmetic in host memory and has no uint8 GPU gather.
+    Ops pinned to the CPU on purpose (decoding) are left out."""
+    found, seen = [], set()
+
+    def walk(graph):
+        for op in graph.get_operations():
+            if "CPU" in op.device:
+                continue
+            for out in op.outputs:
+                if out.shape.rank is None or out.shape.rank < 3:
+                    continue
+                if out.dtype == tf.int32 and op.type not in ("Shape", "Const", "Placeholder", "Identity"):
+                    found.append(f"{op.type} {op.name} -> int32 {out.shape}")
+                if op.type == "GatherV2" and op.inputs[0].dtype == tf.uint8:
+                    found.append(f"{op.type} {op.name}: uint8 gather")
+        for name, function in graph._functions.items():  # cond branches and loop bodies
+            if name not in seen:
+                seen.add(name)
+                walk(function.graph)
+
+    walk(fn.get_concrete_function(*specs).graph)
+    return found
+
+
+def test_gpu_branches_keep_image_sized_work_on_the_device():
+    batch = tf.TensorSpec([8, 480, 640, 3], tf.uint8)
+    thresholds = (tf.TensorSpec([8]), tf.TensorSpec([8]), tf.TensorSpec([8], tf.int32))
+    geometry = [tf.TensorSpec([8], tf.int32)] * 4
+    functions = {
+        "letterbox": (lambda x: preprocess.preprocess_image_batch(x, 640, True), batch),
+        "resize and crop": (lambda x: preprocess.preprocess_image_batch(x, 224, False), batch),
+        "decode + letterbox": (lambda x: preprocess.letterbox_encoded_batch(x, 640), tf.TensorSpec([8], tf.string)),
+        "greedy NMS": (nms.batched_greedy_nms, tf.TensorSpec([8, 8400, 4]), tf.TensorSpec([8, 8400]),
+                       tf.TensorSpec([8, 8400], tf.int32), *thresholds),
+        "rotated NMS": (nms.batched_rotated_nms, tf.TensorSpec([8, 8400, 5]), tf.TensorSpec([8, 8400]),
+                        tf.TensorSpec([8, 8400], tf.int32), *thresholds),
+        "mask resize": (postprocess._resize_masks_batched, tf.TensorSpec([8, 10, 640, 640], tf.bool),
+                        tf.TensorSpec([8, 2], tf.int32), *geometry),
+    }
+    for name, (fn, *specs) in functions.items():
+        assert image_sized_host_work(tf.function(fn), *specs) == [], name

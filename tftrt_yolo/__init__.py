@@ -5,7 +5,7 @@ draws them on stderr only when called with `verbose=True`, as the `tftrt-yolo` c
 """
 
 from tftrt_yolo.benchmark import BenchmarkTable, benchmark
-from tftrt_yolo.convert import convert
+from tftrt_yolo.conversion import convert
 from tftrt_yolo.demo import demo_data, demo_model
 from tftrt_yolo.environment import check_environment
 from tftrt_yolo.errors import ConversionError, EnvironmentNotReady, InputError, TftrtYoloError, UnreadableImageWarning

@@ -75,7 +75,7 @@ def _write_json(path: Path | None, obj) -> None:
 
 
 def run_convert() -> None:
-    from tftrt_yolo.convert import DEFAULT_OUTPUT, convert
+    from tftrt_yolo.conversion import DEFAULT_OUTPUT, convert
     from tftrt_yolo.metadata import read_metadata
 
     json_path, arguments = _json_path(), _arguments("convert")

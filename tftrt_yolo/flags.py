@@ -15,7 +15,7 @@ import textwrap
 
 from absl import flags
 
-from tftrt_yolo.convert import BACKENDS, PRECISIONS
+from tftrt_yolo.conversion import BACKENDS, PRECISIONS
 
 # name -> (absl kind, value placeholder in help, enum values)
 FLAG_KINDS = {
@@ -92,7 +92,7 @@ class Command:
 COMMANDS = {
     "convert": Command(
         "convert a YOLOv8 .pt, model .yaml or Ultralytics .onnx into an end-to-end TensorFlow SavedModel",
-        "tftrt_yolo.convert:convert",
+        "tftrt_yolo.conversion:convert",
         {
             "model": "a YOLOv8 .pt, model .yaml (e.g. yolov8n-seg.yaml) or Ultralytics .onnx "
             "(default: the built-in detect demo model)",

@@ -35,7 +35,8 @@ cat /tmp/tfenv.sh
 ( . /tmp/tfenv.sh; ptxas --version | tail -1; $TFPY - <<'PY'
 import sys, time, numpy, tensorflow as tf
 t = time.time()
-print(sys.version.split()[0], numpy.__version__, numpy.__file__, tf.__version__, tf.config.list_physical_devices("GPU"), flush=True)
+import cv2, tftrt_yolo
+print(sys.version.split()[0], numpy.__version__, numpy.__file__, tf.__version__, cv2.__version__, tf.config.list_physical_devices("GPU"), flush=True)
 with tf.device("/GPU:0"):
     a = tf.random.normal([2048, 2048]); print("matmul", float(tf.reduce_sum(a @ a)), (a @ a).device)
     f = tf.function(lambda x: tf.nn.sigmoid(x) * x + tf.exp(x), jit_compile=True); print("xla", float(tf.reduce_sum(f(a))))

@@ -5,19 +5,15 @@
 Writes .gpu/images/<task>/*.{jpg,png} (the first 8 val images, sorted by name) and
 .gpu/models/<task>-<backend>/1 (tftrt_yolo.convert, batch 8, backends tensorflow and xla).
 """
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "false")
+import yaml
 
-import yaml  # noqa: E402
-
-import tftrt_yolo  # noqa: E402
-from tftrt_yolo.demo import TASKS, demo_data, demo_model  # noqa: E402
+import tftrt_yolo
+from tftrt_yolo.demo import TASKS, demo_data, demo_model
 
 ROOT = Path(sys.argv[1] if len(sys.argv) > 1 else ".gpu")
 EXT = {".jpg", ".jpeg", ".png", ".bmp"}

@@ -1,15 +1,18 @@
 """Runs ON THE GPU MACHINE with the TensorFlow 2.17.1 bundle: times the SavedModels of .gpu/models.
 
-    PYTHONPATH=/tmp/tfb/site:$PWD /usr/bin/python3 -s benchmarks/gpu/tf_rows.py \
-        --root .gpu --backends tensorflow xla --out $OUT/tf.json
+    . /tmp/tfenv.sh; $TFPY benchmarks/gpu/tf_rows.py --root /tmp/gpu --backends tensorflow xla --out $OUT/tf.json
 
-Per task and backend, batch 8, same 8 images as the PyTorch rows (.gpu/images/<task>/):
-- end_to_end: the `serving_default` signature on the 8 encoded files (bytes), conf 0.25, iou 0.7,
-  max_det 300 per image, every output copied to host with .numpy();
-- network: `run_network(x)` on the [8, S, S, 3] float32 batch of .gpu/net/<task>.npz already on the GPU,
-  synchronised by reading one value of each output (the raw heads stay on the GPU).
-Timing is tftrt_yolo.benchmark's `time_calls` / `Stats` (warm-up not counted, ms per image = call / 8).
-It imports tftrt_yolo.benchmark without running tftrt_yolo/__init__.py, which pulls in cv2 (not in the bundle).
+Per task and backend, batch 8, the same 8 images as the PyTorch rows (.gpu/images/<task>/), conf 0.25,
+iou 0.7, max_det 300 per image; every output of a timed call is copied to the host (`.numpy()`):
+- `serving_default`: the 8 encoded files (bytes) in;
+- `predict_images`: the 8 images as one uint8 [8, H, W, 3] host array (resized to the first one's size);
+- stages, each one tf.function over the batch, built from the graph modules of this tree (the same code the
+  SavedModels were converted from): `decode` (encoded -> padded uint8 batch), `preprocess_images` (uint8
+  batch already on the GPU -> network input), `network` (the saved `run_network` on the float batch already
+  on the GPU; synchronised by reading one value of each output), `postprocess` (raw heads on the GPU -> final
+  results on the host), `nms` (its first part: the boxes kept); `preprocess_images_xla` (the batched
+  pre-processing that XLA models compile) and `postprocess_xla` (where it compiles).
+Timing is tftrt_yolo.benchmark.stats' `time_calls` / `Stats` (warm-up not counted, ms per image = call / 8).
 """
 from __future__ import annotations
 
@@ -22,76 +25,95 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
+from tensorflow.python.ops import gen_functional_ops
 
-from timing import BATCH, CONF, IOU, MAX_DET, TASKS, stats_dict, time_calls  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from timing import BATCH, CONF, IOU, MAX_DET, TASKS, image_files, same_size_batch, stats_dict, time_calls
+from tftrt_yolo.graph import postprocess, preprocess
+from tftrt_yolo.metadata import read_metadata
+from tftrt_yolo.tasks import task_spec
 
 
-def load_net(path: Path) -> np.ndarray:
-    z = np.load(path)
-    x = z["u8"].astype(np.float32) / 255.0 if "u8" in z.files else z["f16"].astype(np.float32)
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # NCHW -> NHWC
+def on_host(outputs) -> dict:
+    return {k: v.numpy() for k, v in outputs.items()} if isinstance(outputs, dict) else [v.numpy() for v in outputs]
+
+
+def touch(outputs) -> None:
+    """Wait for tensors that stay on the GPU: read one value of each."""
+    for o in tf.nest.flatten(outputs):
+        tf.reshape(o, [-1])[:1].numpy()
+
+
+def timed(row: dict, name: str, fn, warmup: int, iterations: int) -> None:
+    try:
+        t0 = time.perf_counter()
+        fn()
+        first = time.perf_counter() - t0
+        s = time_calls(fn, warmup=warmup, iterations=iterations, batch=BATCH)
+    except Exception as e:  # a stage that does not compile under XLA, say: record why and go on
+        row[name] = {"status": f"failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}"}
+        print(f"    {name}: {row[name]['status']}", flush=True)
+        return
+    row[name] = stats_dict(s) | {"first_call_s": first}
+    print(f"    {name:24s} mean {s.mean:7.3f} trimmed {s.trimmed_mean:7.3f} ms/img (first call {first:.1f}s)", flush=True)
 
 
 def one(root: Path, task: str, backend: str, warmup: int, iterations: int) -> dict:
     d = root / "models" / f"{task}-{backend}" / "1"
-    meta = json.loads((d / "assets.extra" / "tftrt_yolo.json").read_text())
-    row = {"task": task, "backend": backend, "model": str(d.relative_to(root)), "imgsz": meta["info"]["imgsz"],
-           "meta_backend": meta.get("backend"), "meta_batch": meta.get("batch")}
+    meta = read_metadata(d)
+    info, letterboxed = meta.info, task_spec(task).letterbox
+    row = {"task": task, "backend": backend, "model": str(d.relative_to(root)), "imgsz": info.imgsz,
+           "meta_backend": meta.backend, "meta_batch": meta.batch}
     t0 = time.perf_counter()
     m = tf.saved_model.load(str(d))
     row["load_s"] = time.perf_counter() - t0
-    files = sorted((root / "images" / task).iterdir())
-    assert len(files) == BATCH, files
+    files = image_files(root, task)
     row["images"] = [f.name for f in files]
+    thresholds = dict(conf=tf.constant([CONF] * BATCH), iou=tf.constant([IOU] * BATCH),
+                      max_det=tf.constant([MAX_DET] * BATCH))
+    encoded = tf.constant([f.read_bytes() for f in files])
+    uint8_host = same_size_batch(files)
+    row["predict_images_shape"] = list(uint8_host.shape)
+    print(f"  {task}-{backend}", flush=True)
 
-    # end to end
-    sig = m.signatures["serving_default"]
-    feeds = dict(
-        images=tf.constant([f.read_bytes() for f in files]),
-        conf=tf.constant([CONF] * BATCH, tf.float32),
-        iou=tf.constant([IOU] * BATCH, tf.float32),
-        max_det=tf.constant([MAX_DET] * BATCH, tf.int32),
-    )
     last = {}
-
-    def e2e():
-        out = sig(**feeds)
-        last["out"] = {k: v.numpy() for k, v in out.items()}
-
-    t0 = time.perf_counter()
-    e2e()
-    row["end_to_end_first_call_s"] = time.perf_counter() - t0
-    s = time_calls(e2e, warmup=warmup, iterations=iterations, batch=BATCH)
-    row["end_to_end"] = stats_dict(s)
+    serving, images_sig = m.signatures["serving_default"], m.signatures["predict_images"]
+    timed(row, "serving_default", lambda: last.__setitem__("out", on_host(serving(images=encoded, **thresholds))),
+          warmup, iterations)
     out = last["out"]
     row["outputs"] = {k: list(v.shape) for k, v in out.items()}
     if "num_detections" in out:
         row["num_detections"] = out["num_detections"].tolist()
-    for k, v in out.items():
-        if v.dtype.kind == "f":
-            row.setdefault("output_sums", {})[k] = float(np.asarray(v, np.float64).sum())
-    print(f"  {task}-{backend} e2e mean {s.mean:.3f} trimmed {s.trimmed_mean:.3f} ms/img "
-          f"(first call {row['end_to_end_first_call_s']:.1f}s)", flush=True)
+    row["output_sums"] = {k: float(np.asarray(v, np.float64).sum()) for k, v in out.items()}
+    timed(row, "predict_images", lambda: on_host(images_sig(images=uint8_host, **thresholds)), warmup, iterations)
 
-    # network only
+    # stages
+    size = info.imgsz
     with tf.device("/GPU:0"):
-        x = tf.identity(tf.constant(load_net(root / "net" / f"{task}.npz")))
-    row["network_input"] = {"shape": list(x.shape), "device": x.device}
-
-    def net():
-        for o in tf.nest.flatten(m.run_network(x)):
-            tf.reshape(o, [-1])[0].numpy()
-
-    t0 = time.perf_counter()
-    outs = tf.nest.flatten(m.run_network(x))
-    row["network_outputs"] = [{"shape": list(o.shape), "device": o.device} for o in outs]
-    row["network_first_call_s"] = time.perf_counter() - t0
-    s = time_calls(net, warmup=warmup, iterations=iterations, batch=BATCH)
-    row["network"] = stats_dict(s)
-    print(f"  {task}-{backend} net mean {s.mean:.3f} trimmed {s.trimmed_mean:.3f} ms/img "
-          f"(first call {row['network_first_call_s']:.1f}s)", flush=True)
-    del m, sig
+        uint8 = tf.identity(tf.constant(uint8_host))
+    decode = tf.function(preprocess._decode_padded) if letterboxed else tf.function(
+        lambda x: tf.map_fn(lambda e: tf.shape(preprocess.decode(e)), x, fn_output_signature=tf.int32))
+    timed(row, "decode", lambda: touch(decode(encoded)), warmup, iterations)
+    pre = tf.function(lambda x: preprocess.preprocess_images(x, size, letterboxed)[0])
+    timed(row, "preprocess_images", lambda: touch(pre(uint8)), warmup, iterations)
+    pre_xla = tf.function(lambda x: preprocess.preprocess_image_batch(x, size, letterboxed), jit_compile=True)
+    timed(row, "preprocess_images_xla", lambda: touch(pre_xla(uint8)), warmup, iterations)
+    floats, image_sizes = preprocess.preprocess_encoded(encoded, size, letterboxed)
+    with tf.device("/GPU:0"):
+        floats, image_sizes = tf.identity(floats), tf.identity(image_sizes)
+    timed(row, "network", lambda: touch(m.run_network(floats)), warmup, iterations)
+    raw = m.run_network(floats)
+    if task != "classify":  # the NMS alone, the first part of `postprocess`
+        nc, rotated = len(info.names), task == "obb"
+        select = tf.function(lambda pred: postprocess._select(
+            pred, nc, thresholds["conf"], thresholds["iou"], thresholds["max_det"], rotated=rotated))
+        timed(row, "nms", lambda: on_host(select(raw[0])), warmup, iterations)
+    for suffix, jit in (("", False), ("_xla", True)):
+        post = tf.function(
+            lambda outputs, sizes: postprocess.BY_TASK[task](outputs, sizes, info, imgsz=size, **thresholds),
+            jit_compile=jit,
+        )
+        timed(row, "postprocess" + suffix, lambda: on_host(post(raw, image_sizes)), warmup, iterations)
     return row
 
 
@@ -108,6 +130,7 @@ def main():
     gpus = tf.config.list_physical_devices("GPU")
     for g in gpus:
         tf.config.experimental.set_memory_growth(g, True)
+    where = tf.function(lambda: gen_functional_ops.device_index(device_names=["CPU", "GPU"]))()
     res = {
         "environment": {
             "python": platform.python_version(),
@@ -117,6 +140,8 @@ def main():
             "gpu_details": [tf.config.experimental.get_device_details(g) for g in gpus],
             "build_info": {k: v for k, v in tf.sysconfig.get_build_info().items() if k.startswith(("cuda", "cudnn", "is_"))},
             "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            # where a function's unplaced DeviceIndex runs (0 CPU, 1 GPU): `per_device` picks its branch by it
+            "device_index_cpu_gpu": int(where),
         },
         "settings": {"batch": BATCH, "warmup": a.warmup, "iterations": a.iterations, "conf": CONF, "iou": IOU,
                      "max_det": MAX_DET},
@@ -134,7 +159,6 @@ def main():
                 traceback.print_exc()
                 res["rows"].append({"task": task, "backend": backend, "status": f"failed: {type(e).__name__}: {str(e)[:2000]}"})
             out.write_text(json.dumps(res, indent=1, default=str))
-    out.write_text(json.dumps(res, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""What tf_rows.py and torch_rows.py share: tftrt_yolo's timing statistics, the settings, Stats as JSON.
+"""What tf_rows.py and torch_rows.py share: the settings, the images, and tftrt_yolo's timing statistics.
 
-Each device environment lacks something tftrt_yolo/__init__.py imports (the TensorFlow bundle has no cv2,
-the PyTorch one no TensorFlow), so the statistics module, which needs numpy alone, is loaded from its file.
+The statistics module needs numpy alone and is loaded from its file, so this module imports wherever numpy
+does (tests/test_benchmark.py checks it without cv2, TensorFlow, torch or tftrt_yolo's __init__).
 """
 
 import importlib.util
 import sys
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("tftrt_yolo_stats", REPO / "tftrt_yolo" / "benchmark" / "stats.py")
@@ -15,12 +17,24 @@ sys.modules[_spec.name] = _stats  # dataclasses look their module up there
 _spec.loader.exec_module(_stats)
 Stats, time_calls = _stats.Stats, _stats.time_calls
 
-TASKS = ("detect", "segment", "classify", "pose", "obb")  # tftrt_yolo.tasks needs the package
+TASKS = ("detect", "segment", "classify", "pose", "obb")  # tftrt_yolo.tasks.TASKS, without the package
 CONF, IOU, MAX_DET, BATCH = 0.25, 0.7, 300, 8
+
+
+def image_files(root: Path, task: str) -> list[Path]:
+    files = sorted((root / "images" / task).iterdir())
+    assert len(files) == BATCH, files
+    return files
+
+
+def same_size_batch(files: list[Path]) -> np.ndarray:
+    """uint8 [8, H, W, 3] RGB: the images resized (cv2, INTER_LINEAR) to the first one's size, the batch that
+    `predict_images` and PyTorch's array rows get (a uint8 batch has one size), as benchmarks/stages.py makes it."""
+    import cv2
+
+    first = cv2.imread(str(files[0]))
+    return np.stack([cv2.resize(cv2.imread(str(f)), first.shape[1::-1])[..., ::-1] for f in files])
 
 
 def stats_dict(s: Stats) -> dict:
     return s.to_dict()
-
-
-__all__ = ["REPO", "TASKS", "CONF", "IOU", "MAX_DET", "BATCH", "Stats", "time_calls", "stats_dict"]

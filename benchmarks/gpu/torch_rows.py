@@ -7,29 +7,26 @@ Per task, batch 8, the same 8 images as the SavedModel rows (.gpu/images/<task>/
 tftrt_yolo.benchmark's `_ultralytics_timers`:
 - end_to_end: YOLO(pt).predict(8 paths, imgsz=S, batch=8, conf=0.25, iou=0.7, max_det=300, rect=False,
   device=0, half=False, verbose=False) then torch.cuda.synchronize();
+- end_to_end_arrays: the same on the 8 images as decoded BGR arrays of one size (what `predict_images` gets);
 - network: the predictor's AutoBackend (`yolo.predictor.model(x)`) under torch.inference_mode() on the
   [8, 3, S, S] float32 CUDA tensor of .gpu/net/<task>.npz, then torch.cuda.synchronize().
-It imports tftrt_yolo.benchmark without running tftrt_yolo/__init__.py (which imports TensorFlow).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import time
 import traceback
 from pathlib import Path
 
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "false")
-os.environ.setdefault("YOLO_CONFIG_DIR", "/tmp/yolo_cfg")
-os.environ.setdefault("MPLCONFIGDIR", "/tmp/mpl_cfg")
+import numpy as np
+import torch
+from timing import BATCH, CONF, IOU, MAX_DET, REPO, TASKS, image_files, same_size_batch, stats_dict, time_calls
 
-import numpy as np  # noqa: E402
+from tftrt_yolo._ultralytics import configure
 
-from timing import BATCH, CONF, IOU, MAX_DET, REPO, TASKS, stats_dict, time_calls  # noqa: E402
-import torch  # noqa: E402
+configure()  # offline, no auto-install, private config dirs: before Ultralytics is imported
 
 
 def sync():
@@ -47,8 +44,7 @@ def one(root: Path, task: str, device, warmup: int, iterations: int) -> dict:
 
     pt = REPO / "tftrt_yolo" / "weights" / f"yolov8n-{task}-demo.pt"
     imgsz = 224 if task == "classify" else 640
-    files = sorted((root / "images" / task).iterdir())
-    assert len(files) == BATCH, files
+    files = image_files(root, task)
     sources = [str(f) for f in files]
     args = dict(imgsz=imgsz, batch=BATCH, conf=CONF, iou=IOU, max_det=MAX_DET, rect=False, retina_masks=False,
                 device=device, half=False, verbose=False, save=False)
@@ -80,6 +76,16 @@ def one(root: Path, task: str, device, warmup: int, iterations: int) -> dict:
     elif r[0].probs is not None:
         row["top1"] = [int(x.probs.top1) for x in r]
     print(f"  {task}-pytorch e2e mean {s.mean:.3f} trimmed {s.trimmed_mean:.3f} ms/img", flush=True)
+
+    arrays = [np.ascontiguousarray(a[..., ::-1]) for a in same_size_batch(files)]  # BGR, as Ultralytics takes
+
+    def e2e_arrays():
+        yolo.predict(arrays, **args)
+        sync()
+
+    s = time_calls(e2e_arrays, warmup=warmup, iterations=iterations, batch=BATCH)
+    row["end_to_end_arrays"] = stats_dict(s)
+    print(f"  {task}-pytorch e2e (arrays) mean {s.mean:.3f} trimmed {s.trimmed_mean:.3f} ms/img", flush=True)
 
     backend = yolo.predictor.model
     x = torch.from_numpy(load_net(root / "net" / f"{task}.npz")).to(backend.device)

@@ -143,7 +143,7 @@ def benchmark(
                 runner = SavedModelRunner(path)
                 _check_reused(runner, pt, backend, precision, batch, imgsz)
             else:
-                from tftrt_yolo.convert import convert
+                from tftrt_yolo.conversion import convert
 
                 path = convert(pt, imgsz=imgsz, batch=batch, backend=backend, precision=precision, data=data,
                                output=workdir / "saved_models", name=key, verbose=False)
