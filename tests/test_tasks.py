@@ -8,7 +8,8 @@ import pytest
 from tftrt_yolo import tasks
 from tftrt_yolo.data import synthetic
 from tftrt_yolo.errors import InputError
-from tftrt_yolo.tasks import OUTPUT_TYPES, SPECS, TASKS, task_spec
+from tftrt_yolo.signatures import OUTPUT_TYPES, check_thresholds
+from tftrt_yolo.tasks import SPECS, TASKS, task_spec
 
 
 def test_order_of_tasks_is_part_of_the_demo_data_seeds():
@@ -60,7 +61,7 @@ def test_unknown_tasks_name_the_supported_ones(bad):
 
 
 def test_thresholds():
-    tasks.check_thresholds(0.0, 1.0, np.int64(5))
+    check_thresholds(0.0, 1.0, np.int64(5))
     for conf, iou, max_det in [(1.5, 0.5, 1), (0.5, -0.1, 1), (0.5, 0.5, 0), (0.5, 0.5, True), (0.5, 0.5, 2.0)]:
         with pytest.raises(InputError):
-            tasks.check_thresholds(conf, iou, max_det)
+            check_thresholds(conf, iou, max_det)

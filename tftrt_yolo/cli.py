@@ -112,7 +112,8 @@ def run_predict() -> None:
     from tftrt_yolo import inputs
     from tftrt_yolo.metadata import read_metadata
     from tftrt_yolo.model import DEFAULTS, load
-    from tftrt_yolo.tasks import check_thresholds, task_spec
+    from tftrt_yolo.signatures import check_thresholds
+    from tftrt_yolo.tasks import task_spec
 
     # everything that can be checked is checked before TensorFlow loads (seconds)
     json_path = _json_path()

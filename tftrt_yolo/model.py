@@ -9,8 +9,10 @@ from tftrt_yolo import inputs
 from tftrt_yolo.errors import InputError, UnreadableImageWarning
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.results import Result, from_outputs
-from tftrt_yolo.tasks import PREDICT_DEFAULTS as DEFAULTS
-from tftrt_yolo.tasks import check_thresholds, task_spec, threshold_inputs
+from tftrt_yolo import signatures
+from tftrt_yolo.signatures import PREDICT_DEFAULTS as DEFAULTS
+from tftrt_yolo.signatures import check_thresholds, threshold_inputs
+from tftrt_yolo.tasks import task_spec
 
 
 def load(model_dir: str | Path) -> "YoloModel":
@@ -37,7 +39,7 @@ class YoloModel:
         self.path = Path(model_dir)
         self.metadata = read_metadata(self.path)
         self._saved_model = tf.saved_model.load(str(self.path))
-        self._serve = self._saved_model.signatures["serving_default"]
+        self._serve = self._saved_model.signatures[signatures.ENCODED]
 
     task = property(lambda self: self.metadata.info.task)
     names = property(lambda self: self.metadata.info.names)

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from tftrt_yolo.errors import InputError
+from tftrt_yolo.signatures import IMAGE_SIZES
 from tftrt_yolo.tasks import task_spec
 
 # Ultralytics' default palette (ultralytics.utils.plotting.Colors), RGB
@@ -162,7 +163,7 @@ def from_outputs(outputs: dict, task: str, names: dict, items: list) -> list[Res
     """Split a batch of signature outputs (numpy) into Results; `items` are (path, encoded) per image."""
     detections, results = task_spec(task).has_detections, []
     for i, (path, encoded) in enumerate(items):
-        h, w = (int(v) for v in outputs["image_sizes"][i])
+        h, w = (int(v) for v in outputs[IMAGE_SIZES][i])
         r = Result(task=task, names=names, orig_shape=(h, w), path=path, encoded=encoded)
         if detections:
             n = int(outputs["num_detections"][i])

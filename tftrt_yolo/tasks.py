@@ -10,27 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
 from tftrt_yolo.errors import InputError
 
 TASKS = ("detect", "segment", "classify", "pose", "obb")  # this order seeds the demo data: keep it
-PREDICT_DEFAULTS = {"conf": 0.25, "iou": 0.7, "max_det": 300}  # Ultralytics predict defaults
-
-#: Every signature output: dtype and rank (JSON answers lose both).
-OUTPUT_TYPES = {
-    "boxes": (np.float32, 3),
-    "scores": (np.float32, 2),
-    "classes": (np.int32, 2),
-    "num_detections": (np.int32, 1),
-    "masks": (np.uint8, 4),
-    "keypoints": (np.float32, 4),
-    "rboxes": (np.float32, 3),
-    "probs": (np.float32, 2),
-    "top5_classes": (np.int32, 2),
-    "top5_scores": (np.float32, 2),
-    "image_sizes": (np.int32, 2),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,21 +98,3 @@ def task_spec(task: str) -> TaskSpec:
 def check_task(task: str) -> str:
     """`task` itself when it is one of TASKS, else the InputError of `task_spec`."""
     return task_spec(task).name
-
-
-def check_thresholds(conf, iou, max_det) -> None:
-    """InputError unless conf and iou lie in [0, 1] and max_det is a positive integer (what predict and val take)."""
-    if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
-        raise InputError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
-    if not isinstance(max_det, (int, np.integer)) or isinstance(max_det, bool) or max_det < 1:
-        raise InputError(f"max_det must be a positive integer, got {max_det!r}")
-
-
-def threshold_inputs(n: int, conf, iou, max_det) -> dict:
-    """The signature's per-image threshold inputs ([N] each, so TF Serving can batch requests)."""
-    check_thresholds(conf, iou, max_det)
-    return {
-        "conf": np.full(n, conf, np.float32),
-        "iou": np.full(n, iou, np.float32),
-        "max_det": np.full(n, max_det, np.int32),
-    }

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from tftrt_yolo.errors import InputError
-from tftrt_yolo.tasks import PREDICT_DEFAULTS, task_spec
+from tftrt_yolo.signatures import PREDICT_DEFAULTS
+from tftrt_yolo.tasks import task_spec
 from tftrt_yolo.validate import load_targets
 
 

@@ -23,6 +23,7 @@ import tensorflow as tf
 from tftrt_yolo.graph import postprocess
 from tftrt_yolo.graph.preprocess import image_sizes_of, preprocess_encoded, preprocess_image_batch, preprocess_images
 from tftrt_yolo.metadata import ModelInfo
+from tftrt_yolo.signatures import ARRAYS, ENCODED, IMAGE_SIZES, IMAGES
 from tftrt_yolo.tasks import task_spec
 
 # Per image ([N]), not scalars: TensorFlow Serving's batching concatenates every input along axis 0.
@@ -31,6 +32,8 @@ _THRESHOLD_SPECS = (
     tf.TensorSpec([None], tf.float32, name="iou"),
     tf.TensorSpec([None], tf.int32, name="max_det"),
 )
+_ENCODED_IMAGES = tf.TensorSpec([None], tf.string, name=IMAGES)
+_IMAGE_ARRAYS = tf.TensorSpec([None, None, None, 3], tf.uint8, name=IMAGES)
 
 
 class EndToEndModel(tf.Module):
@@ -71,25 +74,25 @@ class EndToEndModel(tf.Module):
         result = postprocess.BY_TASK[self._info.task](
             outputs, image_sizes, self._info, imgsz=self._info.imgsz, conf=conf, iou=iou, max_det=max_det
         )
-        return result | {"image_sizes": image_sizes}
+        return result | {IMAGE_SIZES: image_sizes}
 
-    @tf.function(input_signature=(tf.TensorSpec([None], tf.string, name="images"),))
+    @tf.function(input_signature=(_ENCODED_IMAGES,))
     def preprocess(self, images):
         """Encoded images -> the letterboxed (classify: resized and cropped) float batch the network takes."""
         return preprocess_encoded(images, self._info.imgsz, self._spec.letterbox)[0]
 
-    @tf.function(input_signature=(tf.TensorSpec([None], tf.string, name="images"),) + _THRESHOLD_SPECS)
+    @tf.function(input_signature=(_ENCODED_IMAGES,) + _THRESHOLD_SPECS)
     def predict_encoded(self, images, conf, iou, max_det):
         floats, image_sizes = preprocess_encoded(images, self._info.imgsz, self._spec.letterbox)
         return self._forward(floats, image_sizes, conf, iou, max_det)
 
-    @tf.function(input_signature=(tf.TensorSpec([None, None, None, 3], tf.uint8, name="images"),) + _THRESHOLD_SPECS)
+    @tf.function(input_signature=(_IMAGE_ARRAYS,) + _THRESHOLD_SPECS)
     def predict_images(self, images, conf, iou, max_det):
         floats, image_sizes = self._preprocess_images(images)
         return self._forward(floats, image_sizes, conf, iou, max_det)
 
     def signatures(self) -> dict:
-        return {"serving_default": self.predict_encoded, "predict_images": self.predict_images}
+        return {ENCODED: self.predict_encoded, ARRAYS: self.predict_images}
 
 
 def build_and_save(network_dir, output_dir, info: ModelInfo, *, batch: int, dynamic: bool, jit_compile: bool):

@@ -19,7 +19,7 @@ from tftrt_yolo.serving.protocol import (
     rest_predict_body,
     rest_url,
 )
-from tftrt_yolo.tasks import PREDICT_DEFAULTS, check_thresholds
+from tftrt_yolo.signatures import PREDICT_DEFAULTS, check_thresholds
 
 
 class _Client:

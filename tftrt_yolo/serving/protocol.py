@@ -15,9 +15,9 @@ import numpy as np
 
 from tftrt_yolo.errors import InputError, TftrtYoloError
 from tftrt_yolo.results import Result, from_outputs
-from tftrt_yolo.tasks import OUTPUT_TYPES, PREDICT_DEFAULTS, SPECS, threshold_inputs
-
-DEFAULT_SIGNATURE = "serving_default"
+from tftrt_yolo.signatures import ENCODED as DEFAULT_SIGNATURE
+from tftrt_yolo.signatures import IMAGE_SIZES, IMAGES, OUTPUT_TYPES, PREDICT_DEFAULTS, threshold_inputs
+from tftrt_yolo.tasks import SPECS
 
 
 class ServingError(TftrtYoloError, RuntimeError):
@@ -52,7 +52,7 @@ def rest_predict_body(
     return {
         "signature_name": signature_name,
         "inputs": {
-            "images": [{"b64": base64.b64encode(bytes(b)).decode("ascii")} for b in images],
+            IMAGES: [{"b64": base64.b64encode(bytes(b)).decode("ascii")} for b in images],
             **{k: v.tolist() for k, v in thresholds.items()},  # max_det stays JSON integers (DT_INT32)
         },
     }
@@ -85,11 +85,11 @@ def predict_request(
     if isinstance(images, np.ndarray):
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
             raise InputError(f"image arrays must be uint8 [N, H, W, 3] RGB, got {images.dtype} {images.shape}")
-        request.inputs["images"].CopyFrom(tf.make_tensor_proto(images, dtype=tf.uint8))
+        request.inputs[IMAGES].CopyFrom(tf.make_tensor_proto(images, dtype=tf.uint8))
     else:
         if not images:
             raise InputError("no images to send")
-        request.inputs["images"].CopyFrom(tf.make_tensor_proto([bytes(b) for b in images], dtype=tf.string))
+        request.inputs[IMAGES].CopyFrom(tf.make_tensor_proto([bytes(b) for b in images], dtype=tf.string))
     for key, value in threshold_inputs(len(images), conf, iou, max_det).items():
         request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
     return request
@@ -97,7 +97,7 @@ def predict_request(
 
 def infer_task(output_names: Iterable[str]) -> str:
     """The task whose signature has exactly these outputs (besides `image_sizes`)."""
-    names = set(output_names) - {"image_sizes"}
+    names = set(output_names) - {IMAGE_SIZES}
     for spec in SPECS.values():
         if names == set(spec.outputs):
             return spec.name
@@ -114,7 +114,7 @@ class _Names(dict):
 def _arrays(outputs: Mapping[str, object]) -> dict[str, np.ndarray]:
     """JSON values -> arrays of the signature's dtypes, restoring the axes an empty detection axis loses."""
     arrays = {name: np.asarray(value, dtype=OUTPUT_TYPES.get(name, (None,))[0]) for name, value in outputs.items()}
-    sizes = arrays.get("image_sizes")
+    sizes = arrays.get(IMAGE_SIZES)
     for name, arr in arrays.items():
         rank = OUTPUT_TYPES.get(name, (None, None))[1]
         if rank is None or arr.ndim == rank:
@@ -176,7 +176,7 @@ def decode_predict_response(
 
 def _results(arrays, items, names, task) -> list[Result]:
     task = task or infer_task(arrays)
-    n = len(arrays["image_sizes"])
+    n = len(arrays[IMAGE_SIZES])
     if n != len(items):
         raise ServingError(f"the answer holds {n} images but {len(items)} were sent")
     return from_outputs(arrays, task, dict(names) if names else _Names(), list(items))

@@ -18,7 +18,7 @@ from tftrt_yolo.errors import InputError
 from tftrt_yolo.files import read_saved_model
 from tftrt_yolo.metadata import ModelMetadata, read_metadata
 from tftrt_yolo.serving.protocol import predict_request
-from tftrt_yolo.tasks import PREDICT_DEFAULTS
+from tftrt_yolo.signatures import PREDICT_DEFAULTS
 
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 

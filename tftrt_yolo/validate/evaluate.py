@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from tftrt_yolo.errors import InputError
-from tftrt_yolo.tasks import check_thresholds, task_spec
+from tftrt_yolo.signatures import check_thresholds
+from tftrt_yolo.tasks import task_spec
 from tftrt_yolo.validate.runners import open_model
 from tftrt_yolo.validate.scoring import Scorer, metrics_dict, oks_sigmas
 from tftrt_yolo.validate.targets import load_targets
