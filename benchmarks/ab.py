@@ -18,22 +18,14 @@ import statistics
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import tensorflow as tf
-from stages import TASKS, demo_files
+from stages import TASKS, demo_batch
 
 
 def inputs(task: str) -> dict:
-    files = demo_files(task, 8)
-    n = len(files)
-    first = cv2.imread(str(files[0]))
-    same_size = [cv2.resize(cv2.imread(str(f)), first.shape[1::-1])[..., ::-1] for f in files]
-    thresholds = dict(conf=tf.fill([n], 0.25), iou=tf.fill([n], 0.7), max_det=tf.fill([n], 300))
-    return {
-        "serving_default": dict(images=tf.constant([f.read_bytes() for f in files]), **thresholds),
-        "predict_images": dict(images=tf.constant(np.stack(same_size)), **thresholds),
-    }
+    encoded, uint8, thresholds = demo_batch(task)
+    return {"serving_default": dict(images=encoded, **thresholds), "predict_images": dict(images=uint8, **thresholds)}
 
 
 def compare(a_dir: Path, b_dir: Path, task: str, calls: int) -> dict:

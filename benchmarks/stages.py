@@ -18,25 +18,34 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import tensorflow as tf
 
 from tftrt_yolo.demo import demo_data
 from tftrt_yolo.graph import postprocess, preprocess
 from tftrt_yolo.metadata import read_metadata
-from tftrt_yolo.tasks import task_spec
+from tftrt_yolo.tasks import TASKS, task_spec
 
-TASKS = ("detect", "segment", "classify", "pose", "obb")
+sys.path.insert(0, str(Path(__file__).parent / "gpu"))
+from timing import same_size_batch  # noqa: E402  the GPU rows build their uint8 batch the same way
 
 
 def demo_files(task: str, n: int) -> list[Path]:
     root = demo_data(task, val_only=True)
-    folder = root / "val" if task == "classify" else root.parent / "images" / "val"
+    folder = root / "val" if task_spec(task).class_folders else root.parent / "images" / "val"
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".png"})[:n]
+
+
+def demo_batch(task: str, n: int = 8):
+    """The task's first `n` demo val images: (encoded string [n], the same images as one uint8 [n, H, W, 3]
+    RGB batch resized to the first one's size, per-image thresholds conf 0.25 / iou 0.7 / max_det 300)."""
+    files = demo_files(task, n)
+    count = len(files)
+    thresholds = dict(conf=tf.fill([count], 0.25), iou=tf.fill([count], 0.7), max_det=tf.fill([count], 300))
+    return tf.constant([f.read_bytes() for f in files]), tf.constant(same_size_batch(files)), thresholds
 
 
 def ms_per_image(fn, calls: int, batch: int) -> float:
@@ -59,13 +68,8 @@ def task_rows(model_dir: Path, calls: int) -> dict:
     info = read_metadata(model_dir).info
     letterboxed, size = task_spec(info.task).letterbox, info.imgsz
     saved = tf.saved_model.load(str(model_dir))
-    files = demo_files(info.task, 8)
-    n = len(files)
-    encoded = tf.constant([f.read_bytes() for f in files])
-    first = cv2.imread(str(files[0]))
-    same_size = [cv2.resize(cv2.imread(str(f)), first.shape[1::-1])[..., ::-1] for f in files]
-    uint8 = tf.constant(np.stack(same_size))
-    thresholds = dict(conf=tf.fill([n], 0.25), iou=tf.fill([n], 0.7), max_det=tf.fill([n], 300))
+    encoded, uint8, thresholds = demo_batch(info.task)
+    n = len(encoded)
 
     pre_encoded = tf.function(lambda x: preprocess.preprocess_encoded(x, size, letterboxed))
     pre_images = tf.function(lambda x: preprocess.preprocess_images(x, size, letterboxed))

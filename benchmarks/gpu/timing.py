@@ -29,7 +29,7 @@ def image_files(root: Path, task: str) -> list[Path]:
 
 def same_size_batch(files: list[Path]) -> np.ndarray:
     """uint8 [8, H, W, 3] RGB: the images resized (cv2, INTER_LINEAR) to the first one's size, the batch that
-    `predict_images` and PyTorch's array rows get (a uint8 batch has one size), as benchmarks/stages.py makes it."""
+    `predict_images` and PyTorch's array rows get (a uint8 batch has one size); benchmarks/stages.py uses it too."""
     import cv2
 
     first = cv2.imread(str(files[0]))
