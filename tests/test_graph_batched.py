@@ -115,20 +115,31 @@ def test_batched_letterbox_of_no_image():
     assert floats.shape == (0, 320, 320, 3) and image_sizes.shape == (0, 2)
 
 
-def test_batched_mask_resize_equals_one_by_one():
+@pytest.mark.parametrize(
+    "image_sizes",
+    [[[1080, 810], [300, 517], [37, 640]], [[481, 367]] * 3],
+    ids=["different sizes (image by image on a CPU)", "one size (one resize for the batch)"],
+)
+def test_batched_mask_resize_equals_one_by_one(image_sizes):
     """Masks back to original sizes (down, up, and a thin image), the batch at once as a GPU does, equal
     `tf.image.resize` image by image: blobby masks, whose edges fall between pixels at every scale."""
     rng = np.random.default_rng(5)
     coarse = rng.normal(size=(3, 5, 40, 40, 1)).astype(np.float32)
     masks_lb = tf.image.resize(coarse.reshape(15, 40, 40, 1), [640, 640])[..., 0] > 0.3
     masks_lb = tf.reshape(masks_lb, [3, 5, 640, 640])
-    image_sizes = tf.constant([[1080, 810], [300, 517], [37, 640]], tf.int32)
-    one_by_one = tf.function(postprocess._masks_in_original)(masks_lb, image_sizes, 640)
+    image_sizes = tf.constant(image_sizes, tf.int32)
+    on_cpu = tf.function(postprocess._masks_in_original)(masks_lb, image_sizes, 640).numpy()
     geometry = preprocess.letterbox_geometry(image_sizes, 640)
-    batched = tf.function(postprocess._resize_masks_batched)(masks_lb, image_sizes, *geometry)
-    assert batched.shape == one_by_one.shape == (3, 5, 1080, 810)
-    assert 0.05 < batched.numpy().mean() < 0.5  # the masks are neither empty nor full
-    np.testing.assert_array_equal(batched.numpy(), one_by_one.numpy())
+    batched = tf.function(postprocess._resize_masks_batched)(masks_lb, image_sizes, *geometry).numpy()
+    assert batched.shape == on_cpu.shape == (3, 5, *np.max(image_sizes, axis=0))
+    assert 0.05 < batched.mean() < 0.5  # the masks are neither empty nor full
+    np.testing.assert_array_equal(batched, on_cpu)
+    for i in range(3):
+        one = postprocess._resize_masks(masks_lb[i], image_sizes[i], *(g[i] for g in geometry)).numpy()
+        np.testing.assert_array_equal(on_cpu[i, :, : one.shape[1], : one.shape[2]], one)
+    if np.all(image_sizes == image_sizes[0]):  # what a GPU runs for such a batch: one resize of all the masks
+        all_at_once = tf.function(postprocess._resize_masks)(masks_lb, image_sizes[0], *(g[0] for g in geometry))
+        np.testing.assert_array_equal(all_at_once.numpy(), on_cpu)
 
 
 def image_sized_host_work(fn, *specs) -> list[str]:
@@ -171,6 +182,8 @@ def test_gpu_branches_keep_image_sized_work_on_the_device():
                         tf.TensorSpec([8, 8400], tf.int32), *thresholds),
         "mask resize": (postprocess._resize_masks_batched, tf.TensorSpec([8, 10, 640, 640], tf.bool),
                         tf.TensorSpec([8, 2], tf.int32), *geometry),
+        "mask resize, one size": (postprocess._resize_masks, tf.TensorSpec([8, 10, 640, 640], tf.bool),
+                                  tf.TensorSpec([2], tf.int32), *[tf.TensorSpec([], tf.int32)] * 4),
     }
     for name, (fn, *specs) in functions.items():
         assert image_sized_host_work(tf.function(fn), *specs) == [], name

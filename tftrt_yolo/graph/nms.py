@@ -14,6 +14,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 CLASS_OFFSET = 7680.0  # Ultralytics' max_wh
+_ROUNDS_PER_CHECK = 4  # suppression rounds per loop iteration of `batched_greedy_nms`
 
 
 def xywh_to_xyxy(xywh: tf.Tensor) -> tf.Tensor:
@@ -78,15 +79,22 @@ def _candidates(scores, conf):
     is_candidate = scores > conf[:, None]
     k = tf.reduce_max(tf.concat([_count(is_candidate, axis=1), [0]], 0))
     ranked = tf.where(is_candidate, scores, -float("inf"))
-    order = tf.argsort(ranked, axis=1, direction="DESCENDING", stable=True)[:, :k]
+    # the first k of a stable descending argsort (TopK puts equal values' lower index first), sorting only k
+    order = tf.math.top_k(ranked, k=k).indices
     return order, tf.gather(is_candidate, order, batch_dims=1)
+
+
+def kept_first(kept):
+    """(positions [N, K]: the kept ones first, each group in order; how many are kept [N]). The flags are
+    sorted as floats: a GPU sorts int32 on the host."""
+    positions = tf.argsort(tf.cast(tf.logical_not(kept), tf.float32), axis=1, stable=True)
+    return positions, _count(kept, axis=1)
 
 
 def _first_kept(order, kept, max_det):
     """(indices [N, K]: the kept anchors first, in order; count [N], at most max_det): `greedy_nms`'s return."""
-    kept_first = tf.argsort(tf.cast(tf.logical_not(kept), tf.float32), axis=1, stable=True)
-    count = tf.minimum(_count(kept, axis=1), max_det)
-    return tf.gather(order, kept_first, batch_dims=1), count
+    positions, count = kept_first(kept)
+    return tf.gather(order, positions, batch_dims=1), tf.minimum(count, max_det)
 
 
 def _offset_by_class(boxes, classes, order, coordinates: int):
@@ -116,7 +124,9 @@ def batched_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
 
     Greedy NMS keeps a box when no kept, higher-ranked box overlaps it by more than `iou`. That rule,
     applied to every box at once and repeated until nothing changes, settles on exactly the greedy kept
-    set (the first k boxes are final after k rounds; in practice a few rounds suffice).
+    set (the first k boxes are final after k rounds; in practice a few rounds suffice). Each loop
+    iteration applies it `_ROUNDS_PER_CHECK` times: on a GPU, every check of the loop condition waits for
+    the device, while a round costs three small kernels.
     """
     order, valid = _candidates(scores, conf)
     boxes = _offset_by_class(boxes_xyxy, classes, order, 4)
@@ -125,10 +135,13 @@ def batched_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
     def rule(kept):
         return valid & tf.logical_not(tf.reduce_any(kept[:, :, None] & suppresses, axis=1))
 
+    def rounds(kept):  # (after all rounds but the last, after the last): equal once the rule has settled
+        for _ in range(_ROUNDS_PER_CHECK - 1):
+            kept = rule(kept)
+        return kept, rule(kept)
+
     _, kept = tf.while_loop(
-        lambda previous, kept: tf.reduce_any(previous != kept),
-        lambda previous, kept: (kept, rule(kept)),
-        (valid, rule(valid)),
+        lambda previous, kept: tf.reduce_any(previous != kept), lambda _, kept: rounds(kept), rounds(valid)
     )
     return _first_kept(order, kept, max_det)
 

@@ -144,20 +144,29 @@ def _letterbox_masks(coeffs, protos, xyxy, imgsz):
     return (up > 0.0) & rows[..., None] & cols[..., None, :]
 
 
+def _resize_masks(masks, hw, new_h, new_w, top, left):
+    """One image's letterbox masks bool [..., S, S] -> uint8 [..., h, w]: the content cropped and resized
+    bilinearly, > 0.5, with `tf.image.resize` (the reference the batched resize matches)."""
+    content = tf.cast(masks[..., top : top + new_h, left : left + new_w, None], tf.float32)
+    flat = tf.reshape(content, tf.concat([[-1], tf.shape(content)[-3:]], 0))  # the resize wants [B, h, w, 1]
+    resized = tf.image.resize(flat, hw, method="bilinear")[..., 0] > 0.5
+    return tf.reshape(tf.cast(resized, tf.uint8), tf.concat([tf.shape(masks)[:-2], hw], 0))
+
+
 def _masks_in_original(masks_lb, image_sizes, imgsz):
     """Crop the letterbox padding and resize each image's masks to its own size (bilinear, > 0.5, as
-    `tf.image.resize` does); bool [N, D, S, S] -> uint8 [N, D, Hmax, Wmax]. A CPU resizes image by image,
-    a GPU the whole batch at once (`_resize_masks_batched`)."""
+    `tf.image.resize` does); bool [N, D, S, S] -> uint8 [N, D, Hmax, Wmax]. A CPU resizes image by image
+    (faster there than one resize of all masks); a GPU resizes all masks at once: with one resize when the
+    images share a size (every `predict_images` call), else through per-image taps (`_resize_masks_batched`)."""
     new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
 
     def one_by_one():
         h_max, w_max = tf.reduce_max(image_sizes[:, 0]), tf.reduce_max(image_sizes[:, 1])
 
         def one_image(args):
-            masks, hw, nh, nw, t, l = args
-            content = tf.cast(masks[:, t : t + nh, l : l + nw, None], tf.float32)  # [D, nh, nw, 1]
-            resized = tf.image.resize(content, hw, method="bilinear")[..., 0] > 0.5
-            return tf.pad(tf.cast(resized, tf.uint8), [[0, 0], [0, h_max - hw[0]], [0, w_max - hw[1]]])
+            masks, hw, *geometry = args
+            resized = _resize_masks(masks, hw, *geometry)
+            return tf.pad(resized, [[0, 0], [0, h_max - hw[0]], [0, w_max - hw[1]]])
 
         return tf.map_fn(
             one_image,
@@ -165,7 +174,15 @@ def _masks_in_original(masks_lb, image_sizes, imgsz):
             fn_output_signature=tf.TensorSpec([None, None, None], tf.uint8),
         )
 
-    return per_device(one_by_one, lambda: _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left))
+    def batched():
+        one_size = (tf.shape(image_sizes)[0] > 0) & tf.reduce_all(image_sizes == image_sizes[:1])
+        return tf.cond(
+            one_size,
+            lambda: _resize_masks(masks_lb, image_sizes[0], new_h[0], new_w[0], top[0], left[0]),
+            lambda: _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left),
+        )
+
+    return per_device(one_by_one, batched)
 
 
 def _bilinear_taps(out_len, in_len, offset, out_max):
@@ -206,9 +223,7 @@ def segment(pred, protos, image_sizes, *, nc, imgsz, conf, iou, max_det):
     xyxy = nms.xywh_to_xyxy(det["xywh"])
     masks_lb = _letterbox_masks(det["extra"], protos, xyxy, imgsz)
     # Ultralytics drops detections whose mask is empty; move the kept ones to the front
-    keep = det["valid"] & tf.reduce_any(masks_lb, axis=[2, 3])
-    order = tf.argsort(tf.cast(tf.logical_not(keep), tf.int32), axis=1, stable=True)
-    counts = tf.reduce_sum(tf.cast(keep, tf.int32), axis=1)
+    order, counts = nms.kept_first(det["valid"] & tf.reduce_any(masks_lb, axis=[2, 3]))
     most = tf.reduce_max(tf.concat([counts, [0]], 0))
     order = order[:, :most]
     valid = tf.range(most)[None, :] < counts[:, None]

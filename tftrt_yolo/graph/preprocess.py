@@ -78,11 +78,11 @@ def _shift_right(integers: tf.Tensor, bits: int) -> tf.Tensor:
 def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tensor:
     """Letterbox bit for bit as Ultralytics (cv2.INTER_LINEAR, 114 padding): uint8 -> float32 in [0, 1].
 
-    One image ([H, W, 3], `image_sizes` [2]) or a batch ([N, H, W, 3] holding image i in its top-left
-    `image_sizes[i]` corner, [N, 2]); uint8 levels in any dtype (a GPU gathers float32, not uint8).
-    Output pixels read their taps through tables of source indices and fixed-point weights, one per image,
-    so one gather per tap serves a batch of different sizes. Only the box that holds some image's content
-    is computed; the rest is padding for all.
+    One image ([H, W, 3], `image_sizes` [2]), a batch of one size ([N, H, W, 3], [2]), or a batch of
+    different sizes ([N, H, W, 3] holding image i in its top-left `image_sizes[i]` corner, [N, 2]); uint8
+    levels in any dtype (a GPU gathers float32, not uint8). Output pixels read their taps through tables of
+    source indices and fixed-point weights, one per image size, so one gather per tap serves a batch of
+    different sizes. Only the box that holds some image's content is computed; the rest is padding for all.
 
     OpenCV interpolates uint8 images in 11-bit fixed point: columns (scaled by 2048, then >> 4 as its
     SIMD vertical pass does), then rows; for an exact 2x downscale it averages 2x2 blocks, which these
@@ -91,6 +91,7 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
     values (benchmarks/results/cpu/preprocess.md).
     """
     batch_dims = images.shape.rank - 3
+    per_image = image_sizes.shape.rank - 1  # 1: a table per image (the gathers' batch dimension), 0: shared
     h, w = image_sizes[..., 0], image_sizes[..., 1]
     new_h, new_w, top, left = letterbox_geometry(image_sizes, size)
     # the content box; `size` and the first row/column stand in for an empty batch's missing values
@@ -104,21 +105,21 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
     b0, b1 = tf.cast(b0, tf.float64), tf.cast(b1, tf.float64)
 
     def columns(rows):  # horizontal pass [..., R, columns, 3], float64 integers
-        tap = lambda x: tf.cast(tf.gather(rows, x, axis=-2, batch_dims=batch_dims), tf.float32)  # noqa: E731
+        tap = lambda x: tf.cast(tf.gather(rows, x, axis=-2, batch_dims=per_image), tf.float32)  # noqa: E731
         weighted = tap(x0) * a0[..., None, :, None] + tap(x1) * a1[..., None, :, None]
         return tf.cast(_shift_right(weighted, 4), tf.float64)
 
     def every_row_once():  # cheaper unless the images shrink to less than half their height
         hor = columns(images)
-        return tuple(tf.gather(hor, y, axis=-3, batch_dims=batch_dims) for y in (y0, y1))
+        return tuple(tf.gather(hor, y, axis=-3, batch_dims=per_image) for y in (y0, y1))
 
     def rows_read():
-        return tuple(columns(tf.gather(images, y, axis=-3, batch_dims=batch_dims)) for y in (y0, y1))
+        return tuple(columns(tf.gather(images, y, axis=-3, batch_dims=per_image)) for y in (y0, y1))
 
     upper, lower = tf.cond(tf.shape(images)[-3] <= 2 * (end_row - first_row), every_row_once, rows_read)
     weighted = lambda rows, weight: _shift_right(rows * weight[..., None, None], 16)  # noqa: E731
     content = tf.cast(_shift_right(weighted(upper, b0) + weighted(lower, b1) + 2.0, 2), tf.float32)
-    if batch_dims:  # the box holds the largest images: pad the others inside it
+    if per_image:  # the box holds the largest images: pad the others inside it
         row_inside, col_inside = (rows >= 0) & (rows < new_h[:, None]), (cols >= 0) & (cols < new_w[:, None])
         content = tf.where((row_inside[:, :, None] & col_inside[:, None, :])[..., None], content, PAD_VALUE)
     padding = [[0, 0]] * batch_dims + [[first_row, size - end_row], [first_col, size - end_col], [0, 0]]
@@ -274,8 +275,8 @@ def letterbox_encoded_batch(images: tf.Tensor, size: int):
 def preprocess_image_batch(images: tf.Tensor, size: int, letterboxed: bool) -> tf.Tensor:
     """`preprocess_images`' network input computed for the whole batch at once, with no loop: what a GPU
     runs, and what XLA compiles (once per input shape)."""
-    if letterboxed:
-        return _letterbox(tf.cast(images, tf.float32), image_sizes_of(images), size)
+    if letterboxed:  # one geometry for the batch: the tables need no batch dimension
+        return _letterbox(tf.cast(images, tf.float32), tf.shape(images)[1:3], size)
     return resize_and_crop(images, size)  # the images share one size: Pillow's filters are the batch's
 
 
