@@ -201,16 +201,17 @@ _PARALLEL_IMAGES = 16
 
 
 def _decode_padded(images: tf.Tensor):
-    """Decode every image -> (uint8 [N, Hmax, Wmax, 3], each image top-left, int32 [N, 2] (h, w)).
+    """Decode every image -> (float32 [N, Hmax, Wmax, 3], each image top-left, int32 [N, 2] (h, w)).
 
-    All on the CPU (no TensorFlow op decodes on a GPU), images in parallel; the batch then crosses to a
-    GPU in one copy.
+    Decoding runs on the CPU (no TensorFlow op decodes on a GPU), images in parallel. Each image then goes
+    to the graph's device as it is and is padded there: the host copies no batch-sized buffer (padding and
+    concatenating on the host cost more than decoding on a 16-core machine).
     """
+    n = tf.size(images)
+    flat_images = lambda dtype: tf.TensorArray(  # noqa: E731  one image's pixels per entry, any sizes
+        dtype, size=n, infer_shape=False, element_shape=tf.TensorShape([None])
+    )
     with tf.device("/CPU:0"):
-        n = tf.size(images)
-        flat_images = lambda: tf.TensorArray(  # noqa: E731  one image's pixels per entry, any sizes
-            tf.uint8, size=n, infer_shape=False, element_shape=tf.TensorShape([None])
-        )
 
         def decode_one(i, pixels, sizes):
             image = decode(images[i])
@@ -219,21 +220,23 @@ def _decode_padded(images: tf.Tensor):
         _, pixels, sizes = tf.while_loop(
             lambda i, *_: i < n,
             decode_one,
-            (tf.constant(0), flat_images(), tf.TensorArray(tf.int32, size=n, element_shape=tf.TensorShape([2]))),
+            (tf.constant(0), flat_images(tf.uint8), tf.TensorArray(tf.int32, size=n, element_shape=tf.TensorShape([2]))),
             parallel_iterations=_PARALLEL_IMAGES,
         )
         sizes = sizes.stack()
         h_max, w_max = (tf.reduce_max(tf.concat([sizes[:, i], [0]], 0)) for i in (0, 1))
 
-        def pad_one(i, padded):
+    def pad_one(i, padded):
+        with tf.device("/CPU:0"):
             image = tf.reshape(pixels.read(i), tf.concat([sizes[i], [3]], 0))
-            image = tf.pad(image, [[0, h_max - sizes[i, 0]], [0, w_max - sizes[i, 1]], [0, 0]])
-            return i + 1, padded.write(i, tf.reshape(image, [-1]))
+            padding = [[0, h_max - sizes[i, 0]], [0, w_max - sizes[i, 1]], [0, 0]]
+        image = tf.pad(tf.cast(image, tf.float32), padding)  # where the graph runs
+        return i + 1, padded.write(i, tf.reshape(image, [-1]))
 
-        _, padded = tf.while_loop(
-            lambda i, *_: i < n, pad_one, (tf.constant(0), flat_images()), parallel_iterations=_PARALLEL_IMAGES
-        )
-        return tf.reshape(padded.concat(), [n, h_max, w_max, 3]), sizes
+    _, padded = tf.while_loop(
+        lambda i, *_: i < n, pad_one, (tf.constant(0), flat_images(tf.float32)), parallel_iterations=_PARALLEL_IMAGES
+    )
+    return tf.reshape(padded.concat(), [n, h_max, w_max, 3]), sizes
 
 
 def per_device(one_by_one, batched):
@@ -269,7 +272,7 @@ def preprocess_encoded(images: tf.Tensor, size: int, letterboxed: bool):
 def letterbox_encoded_batch(images: tf.Tensor, size: int):
     """`preprocess_encoded` of letterboxed tasks for the whole batch at once: what a GPU runs."""
     padded, image_sizes = _decode_padded(images)
-    return _letterbox(tf.cast(padded, tf.float32), image_sizes, size), image_sizes
+    return _letterbox(padded, image_sizes, size), image_sizes
 
 
 def preprocess_image_batch(images: tf.Tensor, size: int, letterboxed: bool) -> tf.Tensor:
