@@ -1,5 +1,5 @@
-"""Runs HERE: turns what the GPU machine wrote (benchmarks/results/gpu/raw/, and raw-before/ from the graph
-before this change) into benchmarks/results/gpu/results.json, README.md and gpu.png.
+"""Runs HERE: turns what the GPU machine wrote (benchmarks/results/gpu/raw-<commit>/, one folder per graph
+measured, listed in RUNS) into benchmarks/results/gpu/results.json, README.md and gpu.png.
 
     .venv/bin/python benchmarks/gpu/combine.py
 
@@ -18,6 +18,14 @@ RES = REPO / "benchmarks" / "results" / "gpu"
 TASKS = ("detect", "segment", "classify", "pose", "obb")
 BACKENDS = (("tensorflow", "TensorFlow SavedModel"), ("xla", "TensorFlow + XLA"))
 STAGES = ("decode", "preprocess_images", "network", "nms", "postprocess")
+# (commit the models were converted from, what its graph did); the last is the current one
+RUNS = (
+    ("f251197", "per-device dispatch; int32 fixed-point letterbox (run on the host on a GPU), image-by-image mask resize"),
+    ("3dbfb94", "float fixed-point letterbox, batched mask resize and matrix NMS on the GPU"),
+    ("657b899", "one-size batches: shared letterbox tables and one mask resize; NMS sorts only the candidates "
+                "and checks its loop every 4 rounds"),
+    ("b3b2ceb", "decoded images padded on the GPU instead of padded and concatenated on the host"),
+)
 TRT_STATUS = "unavailable: no TensorRT 8.6 libraries on this machine"
 # the issue's goals: predict_images (uint8 batch in), end to end, ms/img at batch 8
 GOAL = {"detect": 1.0, "segment": 2.0, "classify": 0.5}
@@ -51,13 +59,14 @@ def verdict(value: float | None, limit: float) -> str:
 
 
 def fastest(runs: list[dict], task: str, key: str) -> float | None:
-    """The lowest mean of `key` over the PyTorch rows of both sessions: the goals are judged against the
-    fastest PyTorch measured that day."""
+    """The lowest mean of `key` over the PyTorch rows of every session: the goals are judged against the
+    fastest PyTorch measured on that machine."""
     values = [mean(run.get((task, "pytorch")), key) for run in runs]
     return min((v for v in values if v is not None), default=None)
 
 
-def goals(rows: dict, before: dict) -> list[dict]:
+def goals(runs: dict) -> list[dict]:
+    rows, all_runs = runs[RUNS[-1][0]], list(runs.values())
     out = []
     detect = mean(rows.get(("detect", "tensorflow")), "predict_images")
     for task in TASKS:
@@ -70,29 +79,34 @@ def goals(rows: dict, before: dict) -> list[dict]:
             "predict_images_xla": mean(xla, "predict_images"),
             "serving_default": mean(plain, "serving_default"),
             "serving_default_xla": mean(xla, "serving_default"),
-            "pytorch_files": fastest([rows, before], task, "end_to_end"),
-            "pytorch_arrays": fastest([rows, before], task, "end_to_end_arrays"),
+            "pytorch_files": fastest(all_runs, task, "end_to_end"),
+            "pytorch_arrays": fastest(all_runs, task, "end_to_end_arrays"),
         })
     return out
 
 
-def readme(rows: dict, before: dict, smi: dict, env: dict) -> str:
+def first_line(path: Path) -> str:
+    return path.read_text().splitlines()[0].strip()
+
+
+def readme(runs: dict, smi: dict, env: dict) -> str:
+    current = RUNS[-1][0]
+    rows = runs[current]
     L = ["# GPU benchmark: the five demo models end to end on one NVIDIA H200 (batch 8)\n"]
-    L.append(f"Measured {(RES / 'raw' / 'smi.txt').read_text().splitlines()[0].strip()} (device clock). Every number "
-             "is **milliseconds per image** at batch 8 (one call / 8), mean of 100 calls after 20 warm-up calls, every "
-             "output copied to the host. The method, the models' commit and how to reproduce: "
+    L.append(f"Measured {first_line(RES / f'raw-{current}' / 'smi.txt')} (device clock), models converted from "
+             f"commit {current}. Every number is **milliseconds per image** at batch 8 (one call / 8), mean of 100 "
+             "calls after 20 warm-up calls, every output copied to the host. The method and how to reproduce: "
              "[METHOD.md](../../gpu/METHOD.md).\n")
     L.append(f"GPU {smi['name']} (driver {smi['driver_version']}, {smi['memory.total [MiB]']}); TensorFlow "
              f"{env['tensorflow']} (CUDA {env['build_info']['cuda_version']}); TF-TRT rows: **{TRT_STATUS}** (TensorFlow "
              "2.17.1 needs TensorRT 8.6.1, which no machine here can install). No TF-TRT number is claimed.\n")
     L.append("## Goals (issue 10)\n")
-    L.append("PyTorch: the faster of the two sessions' means (arrays: the same decoded uint8 batch as "
-             "`predict_images`; files: the encoded files, as `serving_default`). \"Faster\" compares the plain "
-             "TensorFlow graph; XLA's `serving_default` is in the next table.\n")
+    L.append("PyTorch: the fastest session's mean (arrays: the same decoded uint8 batch as `predict_images`; files: "
+             "the encoded files, as `serving_default`). \"Faster\" compares the plain TensorFlow graph.\n")
     L.append("| task | `predict_images` (uint8 batch) | XLA `predict_images` | `serving_default` (files) | "
              "PyTorch, arrays / files | faster than PyTorch (arrays / files) |")
     L.append("|---|---|---|---|---|---|")
-    for g in goals(rows, before):
+    for g in goals(runs):
         task = g["task"]
         limit = g["predict_images_limit"]
         label = f"<= {limit:.2f}" + ("" if task in GOAL else " (detect + 10 %)")
@@ -103,68 +117,138 @@ def readme(rows: dict, before: dict, smi: dict, env: dict) -> str:
         L.append(f"| {task} | {verdict(g['predict_images'], limit)} {label} | {xla} | {serving} | "
                  f"{ms(g['pytorch_arrays'])} / {ms(g['pytorch_files'])} | "
                  f"{' / '.join('yes' if f else 'no' for f in faster)} |")
-    L.append("\n## End to end, before and after\n")
-    L.append("Before: the graph of commit f251197 (per-device dispatch already in, int32 fixed-point letterbox, "
-             "per-image mask resize), measured the same day with the same script (plain graph only: XLA before was not "
-             "measured, \"-\"). After: this change. PyTorch: this session's run.\n")
-    L.append("| task | backend | `serving_default` before | after | `predict_images` before | after | network |")
-    L.append("|---|---|---:|---:|---:|---:|---:|")
+    L.append("\n## End to end, graph by graph\n")
+    L.append("Each column is the same script on the same kind of machine, with the models converted from that "
+             "commit (\"-\": not measured; PyTorch ran in the first two sessions only). Sessions differ: the same "
+             "detect network took 0.85, 0.72 and 0.71 ms/img in three of them, and paths a commit did not touch moved "
+             "by up to 20 % (pose `predict_images` 1.87 with 657b899, 1.45 with b3b2ceb, which changed only decoding), "
+             "so a difference between two columns below about 10-20 % is not a change of the graph:\n")
+    L.extend(f"- **{commit if commit != current else current + ' (current)'}**: {what}" for commit, what in RUNS)
+    commits = [c for c, _ in RUNS]
+    L.append("\n| task | backend | " + " | ".join(f"`serving_default` {c}" for c in commits) + " | "
+             + " | ".join(f"`predict_images` {c}" for c in commits) + " | network |")
+    L.append("|---|---|" + "---:|" * (2 * len(commits) + 1))
     for task in TASKS:
         for backend, name in BACKENDS:
-            r, b = rows.get((task, backend)), before.get((task, backend))
-            L.append(f"| {task} | {name} | {ms(mean(b, 'serving_default'))} | {ms(mean(r, 'serving_default'))} | "
-                     f"{ms(mean(b, 'predict_images'))} | {ms(mean(r, 'predict_images'))} | {ms(mean(r, 'network'))} |")
-        t = rows.get((task, "pytorch"))
-        L.append(f"| {task} | Ultralytics PyTorch | | {ms(mean(t, 'end_to_end'))} (files) | | "
-                 f"{ms(mean(t, 'end_to_end_arrays'))} (arrays) | {ms(mean(t, 'network'))} |")
+            cells = [ms(mean(runs[c].get((task, backend)), key)) for key in ("serving_default", "predict_images")
+                     for c in commits]
+            L.append(f"| {task} | {name} | " + " | ".join(cells) + f" | {ms(mean(rows.get((task, backend)), 'network'))} |")
+        t = {c: runs[c].get((task, "pytorch")) for c in commits}
+        cells = [f"{ms(mean(t[c], 'end_to_end'))} (files)" if t[c] else "" for c in commits]
+        cells += [f"{ms(mean(t[c], 'end_to_end_arrays'))} (arrays)" if t[c] else "" for c in commits]
+        network = next((mean(t[c], "network") for c in reversed(commits) if t[c]), None)
+        L.append(f"| {task} | Ultralytics PyTorch | " + " | ".join(cells) + f" | {ms(network)} |")
     L.append("\n## Where each millisecond goes (TensorFlow SavedModel rows, stages timed alone)\n")
     L.append("`decode`: encoded files -> padded uint8 batch (CPU, parallel); `preprocess_images`: uint8 batch on the "
              "GPU -> network input (letterbox; classify: resize + crop); `network`: `run_network`; `nms`: the boxes "
-             "kept; `postprocess`: raw heads -> final results on the host (NMS included). `_xla`: the same stage "
-             "compiled by XLA, where it compiles.\n")
+             "kept; `postprocess`: raw heads -> final results on the host (NMS included; images of different sizes, "
+             "as `serving_default` has). `_xla`: the same stage compiled by XLA, where it compiles. In brackets: "
+             f"{RUNS[-2][0]}.\n")
     L.append("| task | " + " | ".join(STAGES) + " | preprocess_images_xla | postprocess_xla |")
     L.append("|---|" + "---:|" * (len(STAGES) + 2))
+    previous = runs[RUNS[-2][0]]
     for task in TASKS:
-        r = rows.get((task, "tensorflow"), {})
-        cells = [ms(mean(r, s)) for s in (*STAGES, "preprocess_images_xla", "postprocess_xla")]
+        r, b = rows.get((task, "tensorflow"), {}), previous.get((task, "tensorflow"), {})
+        cells = [f"{ms(mean(r, s))} ({ms(mean(b, s))})" for s in (*STAGES, "preprocess_images_xla", "postprocess_xla")]
         L.append(f"| {task} | " + " | ".join(cells) + " |")
-    before_stages = [f"{t} {ms(mean(before.get((t, 'tensorflow')), 'preprocess_images'))}" for t in TASKS]
-    L.append("\nBefore this change `preprocess_images` took " + ", ".join(before_stages) + " ms/img: on a GPU, "
-             "TensorFlow runs int32 arithmetic on the host and has no uint8 gather, so the fixed-point letterbox "
-             "ran on the CPU with copies both ways. It now computes the same integers in float32/float64.\n")
+    seg = rows.get(("segment", "tensorflow"), {})
+    L.append(f"\nSegment's masks after NMS (letterbox-size masks of the kept boxes, then each image's size, on the "
+             f"host): {ms(mean(seg, 'masks'))} ms/img for images of different sizes, {ms(mean(seg, 'masks_one_size'))} "
+             "for a batch of one size (`predict_images`).\n")
+    L.extend(experiments())
     L.append("![end to end and stages per task](gpu.png)\n")
-    L.append("Files: `results.json` (every row's full statistics, before and after), `raw/` and `raw-before/` (what "
-             "the device wrote), `gpu.png`.")
+    L.append("Files: `results.json` (every row's full statistics, per commit), `raw-<commit>/` (what the device "
+             "wrote), `gpu.png`.")
     return "\n".join(L) + "\n"
 
 
-def chart(rows: dict, before: dict) -> None:
+def experiments() -> list[str]:
+    """The tables of benchmarks/gpu/experiments/' results (variants/), and what the profile showed."""
+    folder = RES / "variants"
+    ab = {r["task"]: r for r in json.loads((folder / "657b899-vs-d3b8012.json").read_text())}
+    parts = {r["task"]: r for r in json.loads((folder / "b3b2ceb-decomposition.json").read_text())}
+    L = ["## What the experiments showed (`benchmarks/gpu/experiments/`)\n"]
+    L.append("**657b899 against d3b8012, piece by piece** (`graph_ab.py`, 10 warm-up + 50 calls, ms/img; every "
+             "output identical): batched letterbox with one set of tables, NMS sorting only its candidates with 1, 2, "
+             "4 or 8 suppression rounds per loop check, and segment's masks resized by one op.\n")
+    L.append("| task | letterbox before / after | XLA letterbox before / after | NMS before | NMS r1 / r2 / r4 / r8 "
+             "| rounds needed, candidates | mask resize, one size, before / after |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for task in TASKS:
+        r = ab.get(task, {})
+        nms_rounds = " / ".join(ms(mean(r, f"nms_new_r{k}")) for k in (1, 2, 4, 8))
+        rounds = f"{r['rounds']}, {r['candidates_k']}" if "rounds" in r else "-"
+        L.append(f"| {task} | {ms(mean(r, 'pre_old'))} / {ms(mean(r, 'pre_new'))} | {ms(mean(r, 'pre_xla_old'))} / "
+                 f"{ms(mean(r, 'pre_xla_new'))} | {ms(mean(r, 'nms_old'))} | {nms_rounds} | {rounds} | "
+                 f"{ms(mean(r, 'masks_original_uniform_old'))} / {ms(mean(r, 'masks_original_uniform_new'))} |")
+    L.append("\nThe loop settles after one round of suppression on these images (the second round confirms it), so "
+             "the number of rounds per check hardly matters here; 4 keeps denser scenes to one or two checks. Building "
+             "the letterbox tables on the CPU (`cpu_tables`) was not faster and was dropped.\n")
+    L.append("**Where a SavedModel call spends its time** (`decompose.py`, models of b3b2ceb, 10 warm-up + 50 calls, "
+             "ms/img, outputs on the host): the same pre-processing, network and post-processing composed in a fresh "
+             "`tf.function` with the uint8 batch already on the GPU (A) or coming from a numpy array (B), with the "
+             "per-device dispatch of the pre-processing (C) or none at all (F); the SavedModel's `predict_images` with "
+             "the batch on the GPU (D) or from numpy (E, what the end-to-end rows time); `serving_default` (G); and "
+             "decoding before (657b899, padded on the host) and after (b3b2ceb, padded on the device).\n")
+    keys = (("A", "A_composed_gpu_input"), ("B", "B_composed_host_input"), ("C", "C_composed_per_device_pre"),
+            ("F", "F_composed_no_dispatch"), ("D", "D_saved_gpu_input"), ("E", "E_saved_host_input"),
+            ("G", "G_saved_serving"))
+    L.append("| task | " + " | ".join(k for k, _ in keys) + " | decode before / after |")
+    L.append("|---|" + "---:|" * (len(keys) + 1))
+    for task in TASKS:
+        r = parts.get(task)
+        if r:
+            cells = [ms(mean(r, key)) for _, key in keys]
+            L.append(f"| {task} | " + " | ".join(cells) + f" | {ms(mean(r, 'decode_old'))} / {ms(mean(r, 'decode_new'))} |")
+    L.append("\n- The per-device dispatch costs nothing measurable (C and F against A), and a loaded SavedModel takes "
+             "the GPU branch: `dispatch_check.py` ([dispatch-check.json](variants/dispatch-check.json)) found the "
+             "batched branch chosen by traced and loaded functions and by the signature, whether DeviceIndex is left "
+             "unplaced or asks for the first GPU, and the same speeds for models converted both ways (so the graph "
+             "keeps it unplaced). A profile lists the untaken branch's `_Send` ops: they run for dead tensors, not "
+             "because the branch does.\n"
+             "- Copying the uint8 batch from a numpy array costs about 0.5 ms/img (B against A; 9.6 MB per call for "
+             "detect), which no graph change removes; a caller that keeps frames on the GPU avoids it.\n"
+             "- The SavedModel with the batch on the GPU is still 0.1-0.5 ms/img slower than the composed function (D "
+             "against A); not explained yet.\n"
+             "- A profiler trace of one detect `predict_images` call (19.6 ms while traced, about 13 ms without) has "
+             "the GPU busy for 5.4 ms: 4.6 ms of kernels and 0.8 ms of copies. The first 3.3 ms pass before the "
+             "input's first host-to-device copy starts (converting the numpy array, checking the inputs). At batch 8 "
+             "the call is bound by the host dispatching about 700 GPU operations, which is why XLA, which fuses them, "
+             "gains the most.\n")
+    return L
+
+
+def chart(runs: dict) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
+    rows = runs[RUNS[-1][0]]
     fig, (left, right) = plt.subplots(1, 2, figsize=(14, 4.8))
     x = np.arange(len(TASKS))
-    series = [("before: TF predict_images", before, "tensorflow", "predict_images", "#bdbdbd"),
-              ("TF predict_images", rows, "tensorflow", "predict_images", "#ff8f00"),
-              ("XLA predict_images", rows, "xla", "predict_images", "#1e88e5"),
-              ("TF serving_default", rows, "tensorflow", "serving_default", "#ffcc80"),
-              ("PyTorch arrays (faster session)", None, "pytorch", "end_to_end_arrays", "#616161"),
-              ("PyTorch files (faster session)", None, "pytorch", "end_to_end", "#9e9e9e")]
-    width = 0.8 / len(series)
+    greys = ("#eeeeee", "#d5d5d5", "#bdbdbd", "#a5a5a5")[-(len(RUNS) - 1):]
+    series = [(f"{c}: TF predict_images", runs[c], "tensorflow", "predict_images", g)
+              for (c, _), g in zip(RUNS[:-1], greys)]
+    series += [("TF predict_images", rows, "tensorflow", "predict_images", "#ff8f00"),
+               ("XLA predict_images", rows, "xla", "predict_images", "#1e88e5"),
+               ("TF serving_default", rows, "tensorflow", "serving_default", "#ffcc80"),
+               ("PyTorch arrays (fastest session)", None, "pytorch", "end_to_end_arrays", "#616161"),
+               ("PyTorch files (fastest session)", None, "pytorch", "end_to_end", "#9e9e9e")]
+    width = 0.85 / len(series)
     for i, (label, data, backend, key, color) in enumerate(series):
         if data is None:
-            values = [fastest([rows, before], t, key) or 0.0 for t in TASKS]
+            values = [fastest(list(runs.values()), t, key) or 0.0 for t in TASKS]
         else:
             values = [mean(data.get((t, backend)), key) or 0.0 for t in TASKS]
         bars = left.bar(x + (i - len(series) / 2 + 0.5) * width, values, width, label=label, color=color)
-        left.bar_label(bars, fmt="%.1f", fontsize=6, padding=1)
+        left.bar_label(bars, fmt="%.1f", fontsize=5, padding=1)
     left.set_xticks(x, TASKS)
     left.set_ylabel("ms per image, batch 8 (mean)")
     left.set_title("end to end, outputs on the host", fontsize=10)
-    left.legend(fontsize=7)
+    left.set_ylim(0, left.get_ylim()[1] * 1.35)  # room for the legend above the bars
+    left.legend(fontsize=7, ncol=3, loc="upper center")
     bottom = np.zeros(len(TASKS))
     colors = ("#8d6e63", "#ffb74d", "#64b5f6", "#81c784", "#e57373")
     for stage, color in zip(("decode", "preprocess_images", "network", "postprocess"), colors):
@@ -174,25 +258,27 @@ def chart(rows: dict, before: dict) -> None:
     right.set_xticks(x, TASKS)
     right.set_title("TensorFlow SavedModel, stages timed alone (decode: serving_default only)", fontsize=10)
     right.legend(fontsize=7)
-    fig.suptitle("YOLOv8n demo models, NVIDIA H200, batch 8 (TF-TRT unavailable: no TensorRT 8.6)", fontsize=11)
+    fig.suptitle(f"YOLOv8n demo models, NVIDIA H200, batch 8, graph of {RUNS[-1][0]} "
+                 "(TF-TRT unavailable: no TensorRT 8.6)", fontsize=11)
     fig.tight_layout()
     fig.savefig(RES / "gpu.png", dpi=110)
 
 
 def main() -> None:
-    rows, before = load_run(RES / "raw"), load_run(RES / "raw-before")
-    with open(RES / "raw" / "smi.csv") as f:
+    runs = {commit: load_run(RES / f"raw-{commit}") for commit, _ in RUNS}
+    current = RES / f"raw-{RUNS[-1][0]}"
+    with open(current / "smi.csv") as f:
         smi = next(csv.DictReader(f, skipinitialspace=True))
-    env = json.loads((RES / "raw" / "tf-tensorflow.json").read_text())["environment"]
+    env = json.loads((current / "tf-tensorflow.json").read_text())["environment"]
     result = {
         "machine": {"nvidia_smi": smi, "tensorflow": env},
-        "goals": goals(rows, before),
-        "after": {f"{t}-{b}": r for (t, b), r in rows.items()},
-        "before": {f"{t}-{b}": r for (t, b), r in before.items()},
+        "goals": goals(runs),
+        "runs": {commit: {"graph": what, "rows": {f"{t}-{b}": r for (t, b), r in runs[commit].items()}}
+                 for commit, what in RUNS},
     }
     (RES / "results.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    (RES / "README.md").write_text(readme(rows, before, smi, env))
-    chart(rows, before)
+    (RES / "README.md").write_text(readme(runs, smi, env))
+    chart(runs)
     print("wrote", RES / "results.json", RES / "README.md", RES / "gpu.png")
 
 

@@ -10,7 +10,9 @@ iou 0.7, max_det 300 per image; every output of a timed call is copied to the ho
   SavedModels were converted from): `decode` (encoded -> padded uint8 batch), `preprocess_images` (uint8
   batch already on the GPU -> network input), `network` (the saved `run_network` on the float batch already
   on the GPU; synchronised by reading one value of each output), `postprocess` (raw heads on the GPU -> final
-  results on the host), `nms` (its first part: the boxes kept); `preprocess_images_xla` (the batched
+  results on the host), `nms` (its first part: the boxes kept), segment's `masks` (after NMS: the kept boxes'
+  masks at letterbox size, then at each image's size, on the host; `masks_one_size`: the same for a batch of
+  one image size, as `predict_images` has); `preprocess_images_xla` (the batched
   pre-processing that XLA models compile) and `postprocess_xla` (where it compiles).
 Timing is tftrt_yolo.benchmark.stats' `time_calls` / `Stats` (warm-up not counted, ms per image = call / 8).
 """
@@ -29,7 +31,7 @@ import tensorflow as tf
 from tensorflow.python.ops import gen_functional_ops
 
 from timing import BATCH, CONF, IOU, MAX_DET, TASKS, image_files, same_size_batch, stats_dict, time_calls
-from tftrt_yolo.graph import postprocess, preprocess
+from tftrt_yolo.graph import nms, postprocess, preprocess
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.tasks import task_spec
 
@@ -108,6 +110,15 @@ def one(root: Path, task: str, backend: str, warmup: int, iterations: int) -> di
         select = tf.function(lambda pred: postprocess._select(
             pred, nc, thresholds["conf"], thresholds["iou"], thresholds["max_det"], rotated=rotated))
         timed(row, "nms", lambda: on_host(select(raw[0])), warmup, iterations)
+    if task == "segment":  # after NMS: letterbox-size masks of the kept boxes, then back to the images' sizes
+        kept = select(raw[0])
+        boxes = nms.xywh_to_xyxy(kept["xywh"])
+        masks = tf.function(lambda sizes: postprocess._masks_in_original(
+            postprocess._letterbox_masks(kept["extra"], raw[1], boxes, size), sizes, size))
+        with tf.device("/GPU:0"):
+            one_size = tf.identity(tf.constant([uint8_host.shape[1:3]] * BATCH, tf.int32))
+        timed(row, "masks", lambda: on_host([masks(image_sizes)]), warmup, iterations)
+        timed(row, "masks_one_size", lambda: on_host([masks(one_size)]), warmup, iterations)
     for suffix, jit in (("", False), ("_xla", True)):
         post = tf.function(
             lambda outputs, sizes: postprocess.BY_TASK[task](outputs, sizes, info, imgsz=size, **thresholds),

@@ -1,0 +1,150 @@
+"""ON THE GPU MACHINE: where a SavedModel's predict_images spends time next to the same graph composed in a
+fresh tf.function (input on the GPU or the host, with or without per-device dispatch), the base commit's
+decoding against this tree's, and a profiler trace of the SavedModel call (profile-<task>.tar.gz).
+
+    . /tmp/tfenv.sh; $TFPY benchmarks/gpu/experiments/decompose.py --out $OUT/decompose.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tarfile
+import traceback
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, str(Path(__file__).parent / "base"))  # the base commit's graph modules (README.md)
+sys.path.insert(0, str(Path(__file__).parents[1]))
+import old_preprocess  # noqa: E402
+from timing import BATCH, CONF, IOU, MAX_DET, image_files, same_size_batch, time_calls  # noqa: E402
+
+from tftrt_yolo.graph import postprocess, preprocess  # noqa: E402
+from tftrt_yolo.metadata import read_metadata  # noqa: E402
+from tftrt_yolo.tasks import task_spec  # noqa: E402
+
+W, IT = (int(v) for v in os.environ.get("EXP_CALLS", "10,50").split(","))
+
+
+def host(x):
+    return tf.nest.map_structure(lambda t: t.numpy(), x)
+
+
+def touch(x):
+    for o in tf.nest.flatten(x):
+        tf.reshape(o, [-1])[:1].numpy()
+
+
+def timed(row, name, fn):
+    try:
+        fn()
+        s = time_calls(fn, warmup=W, iterations=IT, batch=BATCH)
+        row[name] = {"mean": s.mean, "trimmed": s.trimmed_mean}
+        print(f"    {name:40s} {s.mean:7.3f} trimmed {s.trimmed_mean:7.3f} ms/img", flush=True)
+    except Exception as e:
+        row[name] = {"status": f"failed: {type(e).__name__}: {str(e)[:300]}"}
+        print(f"    {name}: failed {type(e).__name__}: {str(e)[:300]}", flush=True)
+
+
+def same(a, b):
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(tf.nest.flatten(a), tf.nest.flatten(b)))
+
+
+def no_dispatch(one_by_one, batched):
+    return batched()
+
+
+def one(root: Path, task: str, out: Path) -> dict:
+    d = root / "models" / f"{task}-tensorflow" / "1"
+    info = read_metadata(d).info
+    size, letterboxed = info.imgsz, task_spec(task).letterbox
+    m = tf.saved_model.load(str(d))
+    files = image_files(root, task)
+    encoded = tf.constant([f.read_bytes() for f in files])
+    numpy_batch = same_size_batch(files)
+    with tf.device("/GPU:0"):
+        uint8 = tf.identity(tf.constant(numpy_batch))
+    th = dict(conf=tf.constant([CONF] * BATCH), iou=tf.constant([IOU] * BATCH), max_det=tf.constant([MAX_DET] * BATCH))
+    row = {"task": task}
+    print(task, flush=True)
+
+    if letterboxed:
+        dec_old = tf.function(old_preprocess._decode_padded)
+        dec_new = tf.function(preprocess._decode_padded)
+        a, b = dec_old(encoded), dec_new(encoded)
+        row["decode_equal"] = same((tf.cast(a[0], tf.float32), a[1]), b)
+        row["decode_new_device"] = b[0].device
+        timed(row, "decode_old", lambda: touch(dec_old(encoded)))
+        timed(row, "decode_new", lambda: touch(dec_new(encoded)))
+        enc_old = tf.function(lambda x: old_preprocess.letterbox_encoded_batch(x, size))
+        enc_new = tf.function(lambda x: preprocess.letterbox_encoded_batch(x, size))
+        row["enc_equal"] = same(enc_old(encoded), enc_new(encoded))
+        timed(row, "enc_pre_old", lambda: touch(enc_old(encoded)))
+        timed(row, "enc_pre_new", lambda: touch(enc_new(encoded)))
+
+    def composed(pre):
+        def e2e(x):
+            f, s = pre(x)
+            return postprocess.BY_TASK[task](m.run_network(f), s, info, imgsz=size, **th)
+        return tf.function(e2e)
+
+    batch_pre = lambda x: (preprocess.preprocess_image_batch(x, size, letterboxed), preprocess.image_sizes_of(x))  # noqa: E731
+    a = composed(batch_pre)
+    c = composed(lambda x: preprocess.preprocess_images(x, size, letterboxed))
+    timed(row, "A_composed_gpu_input", lambda: host(a(uint8)))
+    timed(row, "B_composed_host_input", lambda: host(a(numpy_batch)))
+    timed(row, "C_composed_per_device_pre", lambda: host(c(uint8)))
+    saved = (postprocess.per_device, preprocess.per_device)
+    postprocess.per_device = preprocess.per_device = no_dispatch
+    try:
+        f = composed(batch_pre)
+        timed(row, "F_composed_no_dispatch", lambda: host(f(uint8)))
+    finally:
+        postprocess.per_device, preprocess.per_device = saved
+    sig = m.signatures["predict_images"]
+    timed(row, "D_saved_gpu_input", lambda: host(sig(images=uint8, **th)))
+    timed(row, "E_saved_host_input", lambda: host(sig(images=numpy_batch, **th)))
+    timed(row, "E2_saved_host_tensor", lambda: host(sig(images=tf.constant(numpy_batch), **th)))
+    pi = m.predict_images
+    timed(row, "H_saved_function_gpu_input", lambda: host(pi(uint8, th["conf"], th["iou"], th["max_det"])))
+    serving = m.signatures["serving_default"]
+    timed(row, "G_saved_serving", lambda: host(serving(images=encoded, **th)))
+
+    if task in ("detect", "segment"):  # host-side trace of the SavedModel call (no CUPTI: no kernel times)
+        logdir = Path("/tmp/prof") / task
+        shutil.rmtree(logdir, ignore_errors=True)
+        for _ in range(5):
+            host(sig(images=numpy_batch, **th))
+        tf.profiler.experimental.start(str(logdir))
+        for _ in range(5):
+            host(sig(images=numpy_batch, **th))
+        tf.profiler.experimental.stop()
+        with tarfile.open(out / f"profile-{task}.tar.gz", "w:gz") as tar:
+            tar.add(logdir, arcname=task)
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", default="/tmp/gpu")
+    ap.add_argument("--tasks", nargs="+", default=["detect", "segment", "obb", "classify"])
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    for g in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(g, True)
+    rows, out = [], Path(a.out)
+    for task in a.tasks:
+        try:
+            rows.append(one(Path(a.root), task, out.parent))
+        except Exception:
+            traceback.print_exc()
+            rows.append({"task": task, "status": traceback.format_exc()[-2000:]})
+        out.write_text(json.dumps(rows, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

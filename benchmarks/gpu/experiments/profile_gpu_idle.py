@@ -1,0 +1,32 @@
+"""GPU busy time inside the last SavedModel call of a profiler trace, and the largest idle gaps.
+
+    .venv/bin/python benchmarks/gpu/experiments/profile_gpu_idle.py 'PATH/*.xplane.pb'
+"""
+import glob
+import sys
+
+from tensorflow.tsl.profiler.protobuf import xplane_pb2
+space = xplane_pb2.XSpace()
+space.ParseFromString(open(glob.glob(sys.argv[1])[0], "rb").read())
+host = next(p for p in space.planes if p.name == "/host:CPU")
+gpu = next(p for p in space.planes if p.name == "/device:GPU:0")
+def events(plane):
+    for line in plane.lines:
+        for ev in line.events:
+            yield line.timestamp_ns * 1000 + ev.offset_ps, ev.duration_ps, plane.event_metadata[ev.metadata_id].name, line.name
+calls = sorted(e for e in events(host) if e[2] == "signature_wrapper_predict_images")
+start, dur = calls[-1][0], calls[-1][1]
+k = sorted(e for e in events(gpu) if start <= e[0] <= start + dur)
+busy, end, gaps = 0, start, []
+for t, d, name, line in k:
+    if t > end:
+        gaps.append((t - end, name, line))
+    busy += max(0, t + d - max(t, end))
+    end = max(end, t + d)
+print(f"call {dur/1e9:.2f} ms; GPU busy {busy/1e9:.2f} ms in {len(k)} events; idle {(dur-busy)/1e9:.2f} ms")
+by_line = {}
+for t, d, name, line in k:
+    by_line[line] = by_line.get(line, 0) + d
+print({l: round(v / 1e9, 2) for l, v in by_line.items()})
+for g, name, line in sorted(gaps, reverse=True)[:12]:
+    print(f"  idle {g/1e9:6.3f} ms before {name[:90]} [{line}]")
