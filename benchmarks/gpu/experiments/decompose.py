@@ -8,50 +8,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import sys
 import tarfile
 import traceback
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, str(Path(__file__).parent / "base"))  # the base commit's graph modules (README.md)
-sys.path.insert(0, str(Path(__file__).parents[1]))
+from common import host, same, timed, touch  # noqa: E402  (sets the import paths)
 import old_preprocess  # noqa: E402
-from timing import BATCH, CONF, IOU, MAX_DET, image_files, same_size_batch, time_calls  # noqa: E402
+from timing import BATCH, CONF, IOU, MAX_DET, image_files, same_size_batch  # noqa: E402
 
 from tftrt_yolo.graph import postprocess, preprocess  # noqa: E402
 from tftrt_yolo.metadata import read_metadata  # noqa: E402
 from tftrt_yolo.tasks import task_spec  # noqa: E402
-
-W, IT = (int(v) for v in os.environ.get("EXP_CALLS", "10,50").split(","))
-
-
-def host(x):
-    return tf.nest.map_structure(lambda t: t.numpy(), x)
-
-
-def touch(x):
-    for o in tf.nest.flatten(x):
-        tf.reshape(o, [-1])[:1].numpy()
-
-
-def timed(row, name, fn):
-    try:
-        fn()
-        s = time_calls(fn, warmup=W, iterations=IT, batch=BATCH)
-        row[name] = {"mean": s.mean, "trimmed": s.trimmed_mean}
-        print(f"    {name:40s} {s.mean:7.3f} trimmed {s.trimmed_mean:7.3f} ms/img", flush=True)
-    except Exception as e:
-        row[name] = {"status": f"failed: {type(e).__name__}: {str(e)[:300]}"}
-        print(f"    {name}: failed {type(e).__name__}: {str(e)[:300]}", flush=True)
-
-
-def same(a, b):
-    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(tf.nest.flatten(a), tf.nest.flatten(b)))
 
 
 def no_dispatch(one_by_one, batched):

@@ -7,56 +7,23 @@ post-processing, NMS with 1/2/4/8 rounds per loop check, mask resizes, the compo
 from __future__ import annotations
 
 import argparse
-import os
 import json
-import sys
-import time
 import traceback
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-sys.path.insert(0, str(Path(__file__).parent / "base"))  # the base commit's graph modules (README.md)
-sys.path.insert(0, str(Path(__file__).parents[1]))
+from common import host, same, timed, touch  # noqa: E402  (sets the import paths)
 import old_nms  # noqa: E402
 import old_postprocess  # noqa: E402
 import old_preprocess  # noqa: E402
 import cpu_tables_preprocess  # noqa: E402
-from timing import BATCH, CONF, IOU, MAX_DET, image_files, same_size_batch, time_calls  # noqa: E402
+from timing import BATCH, CONF, IOU, MAX_DET, image_files, same_size_batch  # noqa: E402
 
 from tftrt_yolo.graph import nms, postprocess, preprocess  # noqa: E402
 from tftrt_yolo.metadata import read_metadata  # noqa: E402
 from tftrt_yolo.tasks import task_spec  # noqa: E402
-
-W, IT = (int(v) for v in os.environ.get("EXP_CALLS", "10,50").split(","))
-
-
-def host(x):
-    return tf.nest.map_structure(lambda t: t.numpy(), x)
-
-
-def touch(x):
-    for o in tf.nest.flatten(x):
-        tf.reshape(o, [-1])[:1].numpy()
-
-
-def timed(row, name, fn):
-    try:
-        t0 = time.perf_counter()
-        fn()
-        first = time.perf_counter() - t0
-        s = time_calls(fn, warmup=W, iterations=IT, batch=BATCH)
-        row[name] = {"mean": s.mean, "trimmed": s.trimmed_mean, "first_s": first}
-        print(f"    {name:40s} {s.mean:7.3f} trimmed {s.trimmed_mean:7.3f} ms/img", flush=True)
-    except Exception as e:
-        row[name] = {"status": f"failed: {type(e).__name__}: {str(e)[:300]}"}
-        print(f"    {name}: failed {type(e).__name__}: {str(e)[:300]}", flush=True)
-
-
-def same(a, b):
-    fa, fb = tf.nest.flatten(a), tf.nest.flatten(b)
-    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(fa, fb))
 
 
 def rounds_needed(xyxy, scores, classes, conf, iou):
