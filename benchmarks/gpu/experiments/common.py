@@ -42,3 +42,21 @@ def timed(row: dict, name: str, fn) -> None:
 def same(a, b) -> bool:
     """Bit-identical outputs."""
     return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(tf.nest.flatten(a), tf.nest.flatten(b)))
+
+
+def task_inputs(root: Path, task: str):
+    """(model info, loaded tensorflow-backend SavedModel, encoded files, uint8 numpy batch, the same on the GPU,
+    thresholds): what both scripts feed one task's pieces."""
+    from timing import CONF, IOU, MAX_DET, image_files, same_size_batch
+
+    from tftrt_yolo.metadata import read_metadata
+
+    d = root / "models" / f"{task}-tensorflow" / "1"
+    files = image_files(root, task)
+    numpy_batch = same_size_batch(files)
+    with tf.device("/GPU:0"):
+        on_gpu = tf.identity(tf.constant(numpy_batch))
+    thresholds = dict(conf=tf.constant([CONF] * BATCH), iou=tf.constant([IOU] * BATCH),
+                      max_det=tf.constant([MAX_DET] * BATCH))
+    encoded = tf.constant([f.read_bytes() for f in files])
+    return read_metadata(d).info, tf.saved_model.load(str(d)), encoded, numpy_batch, on_gpu, thresholds

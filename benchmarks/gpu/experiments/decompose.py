@@ -15,12 +15,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from common import host, same, timed, touch  # noqa: E402  (sets the import paths)
+from common import host, same, task_inputs, timed, touch  # noqa: E402  (sets the import paths)
 import old_preprocess  # noqa: E402
-from timing import BATCH, CONF, IOU, MAX_DET, image_files, same_size_batch  # noqa: E402
 
 from tftrt_yolo.graph import postprocess, preprocess  # noqa: E402
-from tftrt_yolo.metadata import read_metadata  # noqa: E402
 from tftrt_yolo.tasks import task_spec  # noqa: E402
 
 
@@ -29,16 +27,8 @@ def no_dispatch(one_by_one, batched):
 
 
 def one(root: Path, task: str, out: Path) -> dict:
-    d = root / "models" / f"{task}-tensorflow" / "1"
-    info = read_metadata(d).info
+    info, m, encoded, numpy_batch, uint8, th = task_inputs(root, task)
     size, letterboxed = info.imgsz, task_spec(task).letterbox
-    m = tf.saved_model.load(str(d))
-    files = image_files(root, task)
-    encoded = tf.constant([f.read_bytes() for f in files])
-    numpy_batch = same_size_batch(files)
-    with tf.device("/GPU:0"):
-        uint8 = tf.identity(tf.constant(numpy_batch))
-    th = dict(conf=tf.constant([CONF] * BATCH), iou=tf.constant([IOU] * BATCH), max_det=tf.constant([MAX_DET] * BATCH))
     row = {"task": task}
     print(task, flush=True)
 

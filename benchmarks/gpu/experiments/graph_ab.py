@@ -14,15 +14,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from common import host, same, timed, touch  # noqa: E402  (sets the import paths)
+from common import host, same, task_inputs, timed, touch  # noqa: E402  (sets the import paths)
 import old_nms  # noqa: E402
 import old_postprocess  # noqa: E402
 import old_preprocess  # noqa: E402
 import cpu_tables_preprocess  # noqa: E402
-from timing import BATCH, CONF, IOU, MAX_DET, image_files, same_size_batch  # noqa: E402
+from timing import BATCH  # noqa: E402
 
 from tftrt_yolo.graph import nms, postprocess, preprocess  # noqa: E402
-from tftrt_yolo.metadata import read_metadata  # noqa: E402
 from tftrt_yolo.tasks import task_spec  # noqa: E402
 
 
@@ -41,15 +40,8 @@ def rounds_needed(xyxy, scores, classes, conf, iou):
 
 
 def one(root: Path, task: str) -> dict:
-    d = root / "models" / f"{task}-tensorflow" / "1"
-    info = read_metadata(d).info
+    info, m, encoded, _, uint8, th = task_inputs(root, task)
     size, letterboxed = info.imgsz, task_spec(task).letterbox
-    m = tf.saved_model.load(str(d))
-    files = image_files(root, task)
-    encoded = tf.constant([f.read_bytes() for f in files])
-    with tf.device("/GPU:0"):
-        uint8 = tf.identity(tf.constant(same_size_batch(files)))
-    th = dict(conf=tf.constant([CONF] * BATCH), iou=tf.constant([IOU] * BATCH), max_det=tf.constant([MAX_DET] * BATCH))
     row = {"task": task}
     print(task, flush=True)
 
