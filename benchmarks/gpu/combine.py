@@ -139,7 +139,7 @@ def readme(runs: dict, smi: dict, env: dict) -> str:
         network = next((mean(t[c], "network") for c in reversed(commits) if t[c]), None)
         L.append(f"| {task} | Ultralytics PyTorch | " + " | ".join(cells) + f" | {ms(network)} |")
     L.append("\n## Where each millisecond goes (TensorFlow SavedModel rows, stages timed alone)\n")
-    L.append("`decode`: encoded files -> padded uint8 batch (CPU, parallel); `preprocess_images`: uint8 batch on the "
+    L.append("`decode`: encoded files -> padded batch on the GPU (decoded on the CPU, in parallel); `preprocess_images`: uint8 batch on the "
              "GPU -> network input (letterbox; classify: resize + crop); `network`: `run_network`; `nms`: the boxes "
              "kept; `postprocess`: raw heads -> final results on the host (NMS included; images of different sizes, "
              "as `serving_default` has). `_xla`: the same stage compiled by XLA, where it compiles. In brackets: "

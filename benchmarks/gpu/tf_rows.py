@@ -7,7 +7,7 @@ iou 0.7, max_det 300 per image; every output of a timed call is copied to the ho
 - `serving_default`: the 8 encoded files (bytes) in;
 - `predict_images`: the 8 images as one uint8 [8, H, W, 3] host array (resized to the first one's size);
 - stages, each one tf.function over the batch, built from the graph modules of this tree (the same code the
-  SavedModels were converted from): `decode` (encoded -> padded uint8 batch), `preprocess_images` (uint8
+  SavedModels were converted from): `decode` (encoded -> padded batch where the graph runs, decoded on the CPU), `preprocess_images` (uint8
   batch already on the GPU -> network input), `network` (the saved `run_network` on the float batch already
   on the GPU; synchronised by reading one value of each output), `postprocess` (raw heads on the GPU -> final
   results on the host), `nms` (its first part: the boxes kept), segment's `masks` (after NMS: the kept boxes'
