@@ -79,6 +79,22 @@ def test_batched_greedy_nms_keeps_what_nonmaxsuppression_keeps(seed):
         np.testing.assert_array_equal(selected[i, :count].numpy(), one[:count].numpy())
 
 
+def test_batched_greedy_nms_follows_long_suppression_chains():
+    """A row of boxes, each overlapping the next by more than iou, by descending score: greedy NMS keeps every
+    other box, and the suppression rule settles one box per round, so the loop needs several of its checks
+    (`nms._ROUNDS_PER_CHECK` rounds each) before it stops."""
+    k = 6 * nms._ROUNDS_PER_CHECK + 1
+    x = np.arange(k, dtype=np.float32) * 10.0
+    xyxy = np.stack([x, np.zeros(k), x + 40.0, np.full(k, 40.0)], -1).astype(np.float32)[None]  # IoU 0.6 with the next
+    scores = np.linspace(0.9, 0.5, k, dtype=np.float32)[None]
+    classes = np.zeros((1, k), np.int32)
+    thresholds = (tf.constant([0.25]), tf.constant([0.5]), tf.constant([300]))
+    selected, counts = tf.function(nms.batched_greedy_nms)(xyxy, scores, classes, *thresholds)
+    one, count = nms.greedy_nms(xyxy[0], scores[0], classes[0], 0.25, 0.5, 300)
+    assert counts[0] == count == (k + 1) // 2
+    np.testing.assert_array_equal(selected[0, :count].numpy(), one[:count].numpy())
+
+
 @pytest.mark.parametrize("batched_nms", [nms.batched_greedy_nms, nms.batched_rotated_nms])
 def test_batched_nms_without_candidates(batched_nms):
     boxes = tf.random.uniform([2, 50, 5 if batched_nms is nms.batched_rotated_nms else 4], 0, 100)
