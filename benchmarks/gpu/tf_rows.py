@@ -30,34 +30,11 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import gen_functional_ops
 
-from timing import BATCH, CONF, IOU, MAX_DET, TASKS, image_files, same_size_batch, stats_dict, time_calls
+from tf_timing import on_host, timed, touch
+from timing import BATCH, CONF, IOU, MAX_DET, TASKS, image_files, same_size_batch
 from tftrt_yolo.graph import nms, postprocess, preprocess
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.tasks import task_spec
-
-
-def on_host(outputs) -> dict:
-    return {k: v.numpy() for k, v in outputs.items()} if isinstance(outputs, dict) else [v.numpy() for v in outputs]
-
-
-def touch(outputs) -> None:
-    """Wait for tensors that stay on the GPU: read one value of each."""
-    for o in tf.nest.flatten(outputs):
-        tf.reshape(o, [-1])[:1].numpy()
-
-
-def timed(row: dict, name: str, fn, warmup: int, iterations: int) -> None:
-    try:
-        t0 = time.perf_counter()
-        fn()
-        first = time.perf_counter() - t0
-        s = time_calls(fn, warmup=warmup, iterations=iterations, batch=BATCH)
-    except Exception as e:  # a stage that does not compile under XLA, say: record why and go on
-        row[name] = {"status": f"failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}"}
-        print(f"    {name}: {row[name]['status']}", flush=True)
-        return
-    row[name] = stats_dict(s) | {"first_call_s": first}
-    print(f"    {name:24s} mean {s.mean:7.3f} trimmed {s.trimmed_mean:7.3f} ms/img (first call {first:.1f}s)", flush=True)
 
 
 def one(root: Path, task: str, backend: str, warmup: int, iterations: int) -> dict:

@@ -1,7 +1,7 @@
-"""What graph_ab.py and decompose.py share: the import paths, the call counts and the timing of one piece."""
+"""What graph_ab.py and decompose.py share: the import paths, the call counts, the models' inputs; the
+timing helpers come from ../tf_timing.py."""
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -9,34 +9,15 @@ import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).parent / "base"))  # the base commit's graph modules (README.md)
 sys.path.insert(0, str(Path(__file__).parents[1]))  # benchmarks/gpu: timing
-from timing import BATCH, time_calls  # noqa: E402
+import tf_timing  # noqa: E402
+from timing import BATCH  # noqa: E402
 
 WARMUP, CALLS = (int(v) for v in os.environ.get("EXP_CALLS", "10,50").split(","))
 
 
-def host(x):
-    """Every output copied to the host."""
-    return tf.nest.map_structure(lambda t: t.numpy(), x)
-
-
-def touch(x):
-    """Wait for outputs that stay on the GPU: read one value of each."""
-    for o in tf.nest.flatten(x):
-        tf.reshape(o, [-1])[:1].numpy()
-
-
 def timed(row: dict, name: str, fn) -> None:
-    """row[name]: mean and trimmed ms/img over CALLS calls after WARMUP (or why it failed), and the first call."""
-    try:
-        t0 = time.perf_counter()
-        fn()
-        first = time.perf_counter() - t0
-        s = time_calls(fn, warmup=WARMUP, iterations=CALLS, batch=BATCH)
-        row[name] = {"mean": s.mean, "trimmed": s.trimmed_mean, "first_s": first}
-        print(f"    {name:40s} {s.mean:7.3f} trimmed {s.trimmed_mean:7.3f} ms/img", flush=True)
-    except Exception as e:  # a piece that does not compile, say: record why and go on
-        row[name] = {"status": f"failed: {type(e).__name__}: {str(e)[:300]}"}
-        print(f"    {name}: failed {type(e).__name__}: {str(e)[:300]}", flush=True)
+    """`tf_timing.timed` with the call counts of EXP_CALLS."""
+    tf_timing.timed(row, name, fn, WARMUP, CALLS)
 
 
 def same(a, b) -> bool:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from common import host, same, task_inputs, timed, touch  # noqa: E402  (sets the import paths)
+from common import same, task_inputs, timed  # noqa: E402  (sets the import paths)
+from tf_timing import on_host, touch  # noqa: E402
 import old_preprocess  # noqa: E402
 
 from tftrt_yolo.graph import postprocess, preprocess  # noqa: E402
@@ -55,33 +56,33 @@ def one(root: Path, task: str, out: Path) -> dict:
     batch_pre = lambda x: (preprocess.preprocess_image_batch(x, size, letterboxed), preprocess.image_sizes_of(x))  # noqa: E731
     a = composed(batch_pre)
     c = composed(lambda x: preprocess.preprocess_images(x, size, letterboxed))
-    timed(row, "A_composed_gpu_input", lambda: host(a(uint8)))
-    timed(row, "B_composed_host_input", lambda: host(a(numpy_batch)))
-    timed(row, "C_composed_per_device_pre", lambda: host(c(uint8)))
+    timed(row, "A_composed_gpu_input", lambda: on_host(a(uint8)))
+    timed(row, "B_composed_host_input", lambda: on_host(a(numpy_batch)))
+    timed(row, "C_composed_per_device_pre", lambda: on_host(c(uint8)))
     saved = (postprocess.per_device, preprocess.per_device)
     postprocess.per_device = preprocess.per_device = no_dispatch
     try:
         f = composed(batch_pre)
-        timed(row, "F_composed_no_dispatch", lambda: host(f(uint8)))
+        timed(row, "F_composed_no_dispatch", lambda: on_host(f(uint8)))
     finally:
         postprocess.per_device, preprocess.per_device = saved
     sig = m.signatures["predict_images"]
-    timed(row, "D_saved_gpu_input", lambda: host(sig(images=uint8, **th)))
-    timed(row, "E_saved_host_input", lambda: host(sig(images=numpy_batch, **th)))
-    timed(row, "E2_saved_host_tensor", lambda: host(sig(images=tf.constant(numpy_batch), **th)))
+    timed(row, "D_saved_gpu_input", lambda: on_host(sig(images=uint8, **th)))
+    timed(row, "E_saved_host_input", lambda: on_host(sig(images=numpy_batch, **th)))
+    timed(row, "E2_saved_host_tensor", lambda: on_host(sig(images=tf.constant(numpy_batch), **th)))
     pi = m.predict_images
-    timed(row, "H_saved_function_gpu_input", lambda: host(pi(uint8, th["conf"], th["iou"], th["max_det"])))
+    timed(row, "H_saved_function_gpu_input", lambda: on_host(pi(uint8, th["conf"], th["iou"], th["max_det"])))
     serving = m.signatures["serving_default"]
-    timed(row, "G_saved_serving", lambda: host(serving(images=encoded, **th)))
+    timed(row, "G_saved_serving", lambda: on_host(serving(images=encoded, **th)))
 
     if task in ("detect", "segment"):  # host-side trace of the SavedModel call (no CUPTI: no kernel times)
         logdir = Path("/tmp/prof") / task
         shutil.rmtree(logdir, ignore_errors=True)
         for _ in range(5):
-            host(sig(images=numpy_batch, **th))
+            on_host(sig(images=numpy_batch, **th))
         tf.profiler.experimental.start(str(logdir))
         for _ in range(5):
-            host(sig(images=numpy_batch, **th))
+            on_host(sig(images=numpy_batch, **th))
         tf.profiler.experimental.stop()
         with tarfile.open(out / f"profile-{task}.tar.gz", "w:gz") as tar:
             tar.add(logdir, arcname=task)

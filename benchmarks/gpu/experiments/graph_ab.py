@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from common import host, same, task_inputs, timed, touch  # noqa: E402  (sets the import paths)
+from common import same, task_inputs, timed  # noqa: E402  (sets the import paths)
+from tf_timing import on_host, touch  # noqa: E402
 import old_nms  # noqa: E402
 import old_postprocess  # noqa: E402
 import old_preprocess  # noqa: E402
@@ -89,8 +90,8 @@ def one(root: Path, task: str) -> dict:
         outs = {}
         for ver, mod in (("old", old_postprocess), ("new", postprocess)):
             post = tf.function(lambda o, s, mod=mod: mod.BY_TASK[task](o, s, info, imgsz=size, **th))
-            outs[ver] = host(post(raw, sizes))
-            timed(row, f"post_{sizes_name}_{ver}", lambda post=post: host(post(raw, sizes)))
+            outs[ver] = on_host(post(raw, sizes))
+            timed(row, f"post_{sizes_name}_{ver}", lambda post=post: on_host(post(raw, sizes)))
         row[f"post_{sizes_name}_equal"] = same(outs["old"], outs["new"])
         if "num_detections" in outs["new"]:
             row[f"num_detections_{sizes_name}"] = outs["new"]["num_detections"].tolist()
@@ -99,11 +100,11 @@ def one(root: Path, task: str) -> dict:
     if task != "classify":
         nc, rotated = len(info.names), task == "obb"
         sel_old = tf.function(lambda p: old_postprocess._select(p, nc, th["conf"], th["iou"], th["max_det"], rotated))
-        timed(row, "nms_old", lambda: host(sel_old(raw[0])))
+        timed(row, "nms_old", lambda: on_host(sel_old(raw[0])))
         for r in (1, 2, 4, 8):
             nms._ROUNDS_PER_CHECK = r
             sel = tf.function(lambda p: postprocess._select(p, nc, th["conf"], th["iou"], th["max_det"], rotated))
-            timed(row, f"nms_new_r{r}", lambda sel=sel: host(sel(raw[0])))
+            timed(row, f"nms_new_r{r}", lambda sel=sel: on_host(sel(raw[0])))
         nms._ROUNDS_PER_CHECK = 4
         if not rotated:
             pred = tf.transpose(raw[0], [0, 2, 1])
@@ -146,7 +147,7 @@ def one(root: Path, task: str) -> dict:
             f, s = pre_mod.preprocess_images(x, size, letterboxed)
             return post_mod.BY_TASK[task](m.run_network(f), s, info, imgsz=size, **th)
         f = tf.function(e2e)
-        timed(row, f"e2e_images_{ver}", lambda f=f: host(f(uint8)))
+        timed(row, f"e2e_images_{ver}", lambda f=f: on_host(f(uint8)))
     return row
 
 
