@@ -11,7 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tftrt_yolo.graph import nms
-from tftrt_yolo.graph.preprocess import letterbox_geometry, per_device
+from tftrt_yolo.graph.preprocess import letterbox_geometry, on_host, per_device
 
 
 def _select(pred, nc, conf, iou, max_det, rotated):
@@ -58,20 +58,22 @@ def _select(pred, nc, conf, iou, max_det, rotated):
 
 
 def _scale_to_original(image_sizes, imgsz):
-    """Per-image (pad_x, pad_y, gain_x, gain_y) as float32 [N, 1] each, like ultralytics.utils.ops.scale_boxes."""
-    new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
-    hw = tf.cast(image_sizes, tf.float32)
-    as_col = lambda v: tf.cast(v, tf.float32)[:, None]  # noqa: E731
-    return as_col(left), as_col(top), as_col(new_w) / hw[:, 1:2], as_col(new_h) / hw[:, 0:1]
+    """Per-image (pad_x, pad_y, gain_x, gain_y, h, w) as float32 [N, 1] each, like
+    ultralytics.utils.ops.scale_boxes (h and w: the clip limits)."""
+    with on_host():
+        new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
+        hw = tf.cast(image_sizes, tf.float32)
+        h, w = hw[:, 0:1], hw[:, 1:2]
+        as_col = lambda v: tf.cast(v, tf.float32)[:, None]  # noqa: E731
+        return as_col(left), as_col(top), as_col(new_w) / w, as_col(new_h) / h, h, w
 
 
 def _boxes_in_original(xyxy, image_sizes, imgsz, valid):
-    pad_x, pad_y, gain_x, gain_y = _scale_to_original(image_sizes, imgsz)
-    hw = tf.cast(image_sizes, tf.float32)
-    x1 = tf.clip_by_value((xyxy[..., 0] - pad_x) / gain_x, 0.0, hw[:, 1:2])
-    y1 = tf.clip_by_value((xyxy[..., 1] - pad_y) / gain_y, 0.0, hw[:, 0:1])
-    x2 = tf.clip_by_value((xyxy[..., 2] - pad_x) / gain_x, 0.0, hw[:, 1:2])
-    y2 = tf.clip_by_value((xyxy[..., 3] - pad_y) / gain_y, 0.0, hw[:, 0:1])
+    pad_x, pad_y, gain_x, gain_y, h, w = _scale_to_original(image_sizes, imgsz)
+    x1 = tf.clip_by_value((xyxy[..., 0] - pad_x) / gain_x, 0.0, w)
+    y1 = tf.clip_by_value((xyxy[..., 1] - pad_y) / gain_y, 0.0, h)
+    x2 = tf.clip_by_value((xyxy[..., 2] - pad_x) / gain_x, 0.0, w)
+    y2 = tf.clip_by_value((xyxy[..., 3] - pad_y) / gain_y, 0.0, h)
     return tf.where(valid[..., None], tf.stack([x1, y1, x2, y2], -1), 0.0)
 
 
@@ -86,10 +88,9 @@ def pose(pred, image_sizes, *, nc, kpt_shape, imgsz, conf, iou, max_det):
     out = {k: det[k] for k in ("scores", "classes", "num_detections")}
     out["boxes"] = _boxes_in_original(nms.xywh_to_xyxy(det["xywh"]), image_sizes, imgsz, det["valid"])
     kpts = tf.reshape(det["extra"], tf.concat([tf.shape(det["extra"])[:2], list(kpt_shape)], 0))
-    pad_x, pad_y, gain_x, gain_y = (v[..., None] for v in _scale_to_original(image_sizes, imgsz))
-    hw = tf.cast(image_sizes, tf.float32)[:, None, None, :]
-    x = tf.clip_by_value((kpts[..., 0] - pad_x) / gain_x, 0.0, hw[..., 1])
-    y = tf.clip_by_value((kpts[..., 1] - pad_y) / gain_y, 0.0, hw[..., 0])
+    pad_x, pad_y, gain_x, gain_y, h, w = (v[..., None] for v in _scale_to_original(image_sizes, imgsz))
+    x = tf.clip_by_value((kpts[..., 0] - pad_x) / gain_x, 0.0, w)
+    y = tf.clip_by_value((kpts[..., 1] - pad_y) / gain_y, 0.0, h)
     kpts = tf.concat([tf.stack([x, y], -1), kpts[..., 2:]], -1)
     out["keypoints"] = tf.where(det["valid"][..., None, None], kpts, 0.0)
     return out
@@ -106,7 +107,7 @@ def _rbox_corners(rboxes):
 
 def obb(pred, image_sizes, *, nc, imgsz, conf, iou, max_det):
     det = _select(pred, nc, conf, iou, max_det, rotated=True)
-    pad_x, pad_y, gain_x, gain_y = _scale_to_original(image_sizes, imgsz)
+    pad_x, pad_y, gain_x, gain_y, _, _ = _scale_to_original(image_sizes, imgsz)
     xywh = det["xywh"]
     rboxes = tf.stack(
         [
@@ -158,7 +159,9 @@ def _masks_in_original(masks_lb, image_sizes, imgsz):
     `tf.image.resize` does); bool [N, D, S, S] -> uint8 [N, D, Hmax, Wmax]. A CPU resizes image by image
     (faster there than one resize of all masks); a GPU resizes all masks at once: with one resize when the
     images share a size (every `predict_images` call), else through per-image taps (`_resize_masks_batched`)."""
-    new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
+    with on_host():
+        new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
+        one_size = (tf.shape(image_sizes)[0] > 0) & tf.reduce_all(image_sizes == image_sizes[:1])
 
     def one_by_one():
         h_max, w_max = tf.reduce_max(image_sizes[:, 0]), tf.reduce_max(image_sizes[:, 1])
@@ -175,7 +178,6 @@ def _masks_in_original(masks_lb, image_sizes, imgsz):
         )
 
     def batched():
-        one_size = (tf.shape(image_sizes)[0] > 0) & tf.reduce_all(image_sizes == image_sizes[:1])
         return tf.cond(
             one_size,
             lambda: _resize_masks(masks_lb, image_sizes[0], new_h[0], new_w[0], top[0], left[0]),
@@ -200,11 +202,14 @@ def _bilinear_taps(out_len, in_len, offset, out_max):
 
 def _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left):
     """`_masks_in_original` for the batch without a loop: four gathers per pixel through per-image taps."""
-    h, w = image_sizes[:, 0], image_sizes[:, 1]
-    h_max, w_max = tf.reduce_max(tf.concat([h, [0]], 0)), tf.reduce_max(tf.concat([w, [0]], 0))
-    row0, row1, y_frac = _bilinear_taps(h, new_h, top, h_max)
-    col0, col1, x_frac = _bilinear_taps(w, new_w, left, w_max)
-    x_frac, y_frac = x_frac[:, None, None, :], y_frac[:, None, :, None]
+    with on_host():
+        h, w = image_sizes[:, 0], image_sizes[:, 1]
+        h_max, w_max = tf.reduce_max(tf.concat([h, [0]], 0)), tf.reduce_max(tf.concat([w, [0]], 0))
+        row0, row1, y_frac = _bilinear_taps(h, new_h, top, h_max)
+        col0, col1, x_frac = _bilinear_taps(w, new_w, left, w_max)
+        x_frac, y_frac = x_frac[:, None, None, :], y_frac[:, None, :, None]
+        rows_inside = tf.range(h_max)[None, :] < h[:, None]
+        cols_inside = tf.range(w_max)[None, :] < w[:, None]
     lerp = lambda a, b, t: a + (b - a) * t  # noqa: E731  ResizeBilinear's operation order
     columns = lambda rows, cols: tf.cast(tf.gather(rows, cols, axis=3, batch_dims=1), tf.float32)  # noqa: E731
 
@@ -213,8 +218,6 @@ def _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left):
         return lerp(columns(rows, col0), columns(rows, col1), x_frac)
 
     resized = lerp(interpolated_row(row0), interpolated_row(row1), y_frac) > 0.5
-    rows_inside = tf.range(h_max)[None, :] < h[:, None]
-    cols_inside = tf.range(w_max)[None, :] < w[:, None]
     return tf.cast(resized & rows_inside[:, None, :, None] & cols_inside[:, None, None, :], tf.uint8)
 
 

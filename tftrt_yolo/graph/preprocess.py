@@ -30,6 +30,15 @@ def decode(encoded: tf.Tensor) -> tf.Tensor:
     )
 
 
+def on_host():
+    """The device scope of arithmetic on image sizes (letterbox geometry, resampling tables, crop offsets):
+    the CPU. On a GPU each of these tiny ops would be a kernel launch, and each int32 result a copy back to
+    the host that waits for the GPU; a SavedModel takes images of any size, so none of it folds into
+    constants. Inside an XLA-compiled function the scope is ignored and XLA folds them for its static shapes.
+    `tf.shape` of an image tensor stays outside: a Shape op on the host would copy the tensor there."""
+    return tf.device("/CPU:0")
+
+
 def letterbox_geometry(hw: tf.Tensor, size: int):
     """(new_h, new_w, top, left) of images of shape `hw` ([..., 2]) letterboxed to `size`, as int32."""
     hw = tf.cast(hw, tf.float64)
@@ -92,17 +101,22 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
     """
     batch_dims = images.shape.rank - 3
     per_image = image_sizes.shape.rank - 1  # 1: a table per image (the gathers' batch dimension), 0: shared
-    h, w = image_sizes[..., 0], image_sizes[..., 1]
-    new_h, new_w, top, left = letterbox_geometry(image_sizes, size)
-    # the content box; `size` and the first row/column stand in for an empty batch's missing values
-    first_row, first_col = (tf.reduce_min(tf.concat([tf.reshape(v, [-1]), [size]], 0)) for v in (top, left))
-    end_row = tf.reduce_max(tf.concat([tf.reshape(top + new_h, [-1]), [first_row]], 0))
-    end_col = tf.reduce_max(tf.concat([tf.reshape(left + new_w, [-1]), [first_col]], 0))
-    rows = tf.range(first_row, end_row) - top[..., None]  # output row -> row in the resized image
-    cols = tf.range(first_col, end_col) - left[..., None]
-    x0, x1, a0, a1 = _cv2_linear_taps(cols, w, new_w, clamp_weights=True)
-    y0, y1, b0, b1 = _cv2_linear_taps(rows, h, new_h, clamp_weights=False)
-    b0, b1 = tf.cast(b0, tf.float64), tf.cast(b1, tf.float64)
+    input_rows = tf.shape(images)[-3]  # not on the host: a Shape op there would copy the images to it
+    with on_host():
+        h, w = image_sizes[..., 0], image_sizes[..., 1]
+        new_h, new_w, top, left = letterbox_geometry(image_sizes, size)
+        # the content box; `size` and the first row/column stand in for an empty batch's missing values
+        first_row, first_col = (tf.reduce_min(tf.concat([tf.reshape(v, [-1]), [size]], 0)) for v in (top, left))
+        end_row = tf.reduce_max(tf.concat([tf.reshape(top + new_h, [-1]), [first_row]], 0))
+        end_col = tf.reduce_max(tf.concat([tf.reshape(left + new_w, [-1]), [first_col]], 0))
+        rows = tf.range(first_row, end_row) - top[..., None]  # output row -> row in the resized image
+        cols = tf.range(first_col, end_col) - left[..., None]
+        x0, x1, a0, a1 = _cv2_linear_taps(cols, w, new_w, clamp_weights=True)
+        y0, y1, b0, b1 = _cv2_linear_taps(rows, h, new_h, clamp_weights=False)
+        b0, b1 = tf.cast(b0, tf.float64), tf.cast(b1, tf.float64)
+        read_every_row = input_rows <= 2 * (end_row - first_row)
+        if per_image:
+            row_inside, col_inside = (rows >= 0) & (rows < new_h[:, None]), (cols >= 0) & (cols < new_w[:, None])
 
     def columns(rows):  # horizontal pass [..., R, columns, 3], float64 integers
         tap = lambda x: tf.cast(tf.gather(rows, x, axis=-2, batch_dims=per_image), tf.float32)  # noqa: E731
@@ -116,11 +130,10 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
     def rows_read():
         return tuple(columns(tf.gather(images, y, axis=-3, batch_dims=per_image)) for y in (y0, y1))
 
-    upper, lower = tf.cond(tf.shape(images)[-3] <= 2 * (end_row - first_row), every_row_once, rows_read)
+    upper, lower = tf.cond(read_every_row, every_row_once, rows_read)
     weighted = lambda rows, weight: _shift_right(rows * weight[..., None, None], 16)  # noqa: E731
     content = tf.cast(_shift_right(weighted(upper, b0) + weighted(lower, b1) + 2.0, 2), tf.float32)
     if per_image:  # the box holds the largest images: pad the others inside it
-        row_inside, col_inside = (rows >= 0) & (rows < new_h[:, None]), (cols >= 0) & (cols < new_w[:, None])
         content = tf.where((row_inside[:, :, None] & col_inside[:, None, :])[..., None], content, PAD_VALUE)
     padding = [[0, 0]] * batch_dims + [[first_row, size - end_row], [first_col, size - end_col], [0, 0]]
     padded = tf.pad(content, padding, constant_values=PAD_VALUE) * _TO_UNIT
@@ -161,10 +174,11 @@ def _pil_resample_axis(pixels: tf.Tensor, dst, axis: int) -> tf.Tensor:
     -2 columns). Pillow's int32 sums stay below 2**31, exact in float64 whatever the order of the terms, so
     all taps are read by one gather and summed at once (see `_shift_right`)."""
     src = tf.shape(pixels)[axis]
-    first, weights = _pil_bilinear_taps(src, dst)
-    taps = tf.minimum(first[:, None] + tf.range(tf.shape(weights)[1])[None, :], src - 1)  # [dst, K]
+    with on_host():
+        first, weights = _pil_bilinear_taps(src, dst)
+        taps = tf.minimum(first[:, None] + tf.range(tf.shape(weights)[1])[None, :], src - 1)  # [dst, K]
+        weights = tf.reshape(weights, [dst, -1, 1, 1] if axis == -3 else [dst, -1, 1])
     read = tf.gather(pixels, taps, axis=axis)  # [..., dst, K, ...]
-    weights = tf.reshape(weights, [dst, -1, 1, 1] if axis == -3 else [dst, -1, 1])
     acc = (1 << (_PIL_PRECISION_BITS - 1)) + tf.reduce_sum(read * weights, axis=axis)
     return tf.clip_by_value(_shift_right(acc, _PIL_PRECISION_BITS), 0.0, 255.0)
 
@@ -178,20 +192,23 @@ def resize_and_crop(image: tf.Tensor, size: int) -> tf.Tensor:
     """
     pixels = tf.cast(image, tf.float64)
     h, w = tf.shape(pixels)[-3], tf.shape(pixels)[-2]
-    hw = tf.cast(tf.stack([h, w]), tf.float64)
-    short = tf.minimum(hw[0], hw[1])
-    # torchvision.transforms.Resize(int) truncates the long side
-    new_hw = tf.cast(tf.where(hw == short, tf.constant(size, tf.float64), tf.floor(size * hw / short)), tf.int32)
+    with on_host():
+        hw = tf.cast(tf.stack([h, w]), tf.float64)
+        short = tf.minimum(hw[0], hw[1])
+        # torchvision.transforms.Resize(int) truncates the long side
+        new_hw = tf.cast(tf.where(hw == short, tf.constant(size, tf.float64), tf.floor(size * hw / short)), tf.int32)
+        # Pillow >= 13 runs the vertical pass first when the height shrinks, by over twice the width
+        rows_first = (new_hw[0] < h) & ((h - new_hw[0]) > 2 * (w - new_hw[1]))
+        top = tf.cast(tf.round(tf.cast(new_hw[0] - size, tf.float64) / 2.0), tf.int32)
+        left = tf.cast(tf.round(tf.cast(new_hw[1] - size, tf.float64) / 2.0), tf.int32)
     resized = tf.cast(
-        tf.cond(  # Pillow >= 13 runs the vertical pass first when the height shrinks, by over twice the width
-            (new_hw[0] < h) & ((h - new_hw[0]) > 2 * (w - new_hw[1])),
+        tf.cond(
+            rows_first,
             lambda: _pil_resample_axis(_pil_resample_axis(pixels, new_hw[0], axis=-3), new_hw[1], axis=-2),
             lambda: _pil_resample_axis(_pil_resample_axis(pixels, new_hw[1], axis=-2), new_hw[0], axis=-3),
         ),
         tf.float32,
     )
-    top = tf.cast(tf.round(tf.cast(new_hw[0] - size, tf.float64) / 2.0), tf.int32)
-    left = tf.cast(tf.round(tf.cast(new_hw[1] - size, tf.float64) / 2.0), tf.int32)
     cropped = resized[..., top : top + size, left : left + size, :]
     return tf.ensure_shape(cropped * _TO_UNIT, image.shape[:-3] + [size, size, 3])
 
@@ -286,7 +303,8 @@ def preprocess_image_batch(images: tf.Tensor, size: int, letterboxed: bool) -> t
 def image_sizes_of(images: tf.Tensor) -> tf.Tensor:
     """int32 [N, 2]: the (h, w) of every image of a uint8 [N, H, W, 3] batch."""
     n, hw = tf.shape(images)[0], tf.shape(images)[1:3]
-    return tf.tile(hw[None], [n, 1])
+    with on_host():
+        return tf.tile(hw[None], [n, 1])
 
 
 def preprocess_images(images: tf.Tensor, size: int, letterboxed: bool):
