@@ -158,29 +158,36 @@ def test_batched_mask_resize_equals_one_by_one(image_sizes):
         np.testing.assert_array_equal(all_at_once.numpy(), on_cpu)
 
 
-def image_sized_host_work(fn, *specs) -> list[str]:
-    """Ops of `fn`'s graph (and its branch and loop bodies) that a GPU would run on the host at image or
-    matrix size (rank >= 3): TensorFlow keeps int32 arithmetic in host memory and has no uint8 GPU gather.
-    Ops pinned to the CPU on purpose (decoding) are left out."""
+def graph_ops(fn, *specs) -> list:
+    """Every op of `fn`'s graph traced for `specs`, with its branch and loop bodies'."""
     found, seen = [], set()
 
     def walk(graph):
-        for op in graph.get_operations():
-            if "CPU" in op.device:
-                continue
-            for out in op.outputs:
-                if out.shape.rank is None or out.shape.rank < 3:
-                    continue
-                if out.dtype == tf.int32 and op.type not in ("Shape", "Const", "Placeholder", "Identity"):
-                    found.append(f"{op.type} {op.name} -> int32 {out.shape}")
-                if op.type == "GatherV2" and op.inputs[0].dtype == tf.uint8:
-                    found.append(f"{op.type} {op.name}: uint8 gather")
+        found.extend(graph.get_operations())
         for name, function in graph._functions.items():  # cond branches and loop bodies
             if name not in seen:
                 seen.add(name)
                 walk(function.graph)
 
-    walk(fn.get_concrete_function(*specs).graph)
+    walk(tf.function(fn).get_concrete_function(*specs).graph)
+    return found
+
+
+def image_sized_host_work(fn, *specs) -> list[str]:
+    """Ops of `fn`'s graph (and its branch and loop bodies) that a GPU would run on the host at image or
+    matrix size (rank >= 3): TensorFlow keeps int32 arithmetic in host memory and has no uint8 GPU gather.
+    Ops pinned to the CPU on purpose (decoding) are left out."""
+    found = []
+    for op in graph_ops(fn, *specs):
+        if "CPU" in op.device:
+            continue
+        for out in op.outputs:
+            if out.shape.rank is None or out.shape.rank < 3:
+                continue
+            if out.dtype == tf.int32 and op.type not in ("Shape", "Const", "Placeholder", "Identity"):
+                found.append(f"{op.type} {op.name} -> int32 {out.shape}")
+            if op.type == "GatherV2" and op.inputs[0].dtype == tf.uint8:
+                found.append(f"{op.type} {op.name}: uint8 gather")
     return found
 
 
@@ -202,4 +209,33 @@ def test_gpu_branches_keep_image_sized_work_on_the_device():
                                   tf.TensorSpec([2], tf.int32), *[tf.TensorSpec([], tf.int32)] * 4),
     }
     for name, (fn, *specs) in functions.items():
-        assert image_sized_host_work(tf.function(fn), *specs) == [], name
+        assert image_sized_host_work(fn, *specs) == [], name
+
+
+def test_size_arithmetic_runs_on_the_host_and_image_data_on_the_device():
+    """Traced as a SavedModel's signatures are (any batch, any image size), the geometry and resampling
+    tables are float and int arithmetic on small tensors: pinned to the CPU, not GPU kernels each waited
+    for; and nothing pinned there reads an image-sized tensor (a host op would copy it off the GPU)."""
+    any_images = tf.TensorSpec([None, None, None, 3], tf.uint8)
+    sizes = tf.TensorSpec([None, 2], tf.int32)
+    geometry = [tf.TensorSpec([None], tf.int32)] * 4
+    functions = {
+        "letterbox": (lambda x: preprocess.preprocess_image_batch(x, 640, True), any_images),
+        "resize and crop": (lambda x: preprocess.preprocess_image_batch(x, 224, False), any_images),
+        "boxes to the original": (lambda s: postprocess._scale_to_original(s, 640), sizes),
+        "mask resize": (postprocess._resize_masks_batched, tf.TensorSpec([None, None, 640, 640], tf.bool), sizes,
+                        *geometry),
+    }
+    for name, (fn, *specs) in functions.items():
+        ops = graph_ops(fn, *specs)
+        small_float_math = [
+            f"{op.type} {op.name}" for op in ops
+            if "CPU" not in op.device and op.type not in ("Const", "Placeholder", "Identity")
+            and op.outputs and all(o.dtype.is_floating and o.shape.rank is not None and o.shape.rank <= 2 for o in op.outputs)
+        ]
+        host_reads_images = [
+            f"{op.type} {op.name}" for op in ops
+            if "CPU" in op.device and any(i.shape.rank is None or i.shape.rank >= 3 for i in op.inputs)
+        ]
+        assert small_float_math == [] and host_reads_images == [], name
+        assert any("CPU" in op.device for op in ops), name  # the arithmetic is there, pinned to the host

@@ -25,6 +25,8 @@ RUNS = (
     ("657b899", "one-size batches: shared letterbox tables and one mask resize; NMS sorts only the candidates "
                 "and checks its loop every 4 rounds"),
     ("b3b2ceb", "decoded images padded on the GPU instead of padded and concatenated on the host"),
+    ("11239ae", "arithmetic on image sizes (letterbox geometry, resampling tables, the scale back to the image) "
+                "pinned to the CPU; stages timed as the signatures run them, for any image size"),
 )
 TRT_STATUS = "unavailable: no TensorRT 8.6 libraries on this machine"
 # the issue's goals: predict_images (uint8 batch in), end to end, ms/img at batch 8
@@ -120,9 +122,11 @@ def readme(runs: dict, smi: dict, env: dict) -> str:
     L.append("\n## End to end, graph by graph\n")
     L.append("Each column is the same script on the same kind of machine, with the models converted from that "
              "commit (\"-\": not measured; PyTorch ran in the first two sessions only). Sessions differ: the same "
-             "detect network took 0.85, 0.72 and 0.71 ms/img in three of them, and paths a commit did not touch moved "
-             "by up to 20 % (pose `predict_images` 1.87 with 657b899, 1.45 with b3b2ceb, which changed only decoding), "
-             "so a difference between two columns below about 10-20 % is not a change of the graph:\n")
+             "detect network took 0.85, 0.72, 0.71 and 0.72 ms/img in four of them (obb's 0.71 and 0.93 in the last "
+             "two), and paths a commit did not touch moved by up to 20 % (pose `predict_images` 1.87 with 657b899, "
+             "1.45 with b3b2ceb, which changed only decoding), so a difference between two columns below about 10-20 % "
+             "is not a change of the graph; a change is judged by models of both commits timed in one session "
+             "(below):\n")
     L.extend(f"- **{commit if commit != current else current + ' (current)'}**: {what}" for commit, what in RUNS)
     commits = [c for c, _ in RUNS]
     L.append("\n| task | backend | " + " | ".join(f"`serving_default` {c}" for c in commits) + " | "
@@ -142,8 +146,10 @@ def readme(runs: dict, smi: dict, env: dict) -> str:
     L.append("`decode`: encoded files -> padded batch on the GPU (decoded on the CPU, in parallel); `preprocess_images`: uint8 batch on the "
              "GPU -> network input (letterbox; classify: resize + crop); `network`: `run_network`; `nms`: the boxes "
              "kept; `postprocess`: raw heads -> final results on the host (NMS included; images of different sizes, "
-             "as `serving_default` has). `_xla`: the same stage compiled by XLA, where it compiles. In brackets: "
-             f"{RUNS[-2][0]}.\n")
+             "as `serving_default` has). `_xla`: the same stage compiled by XLA, where it compiles. Each stage is "
+             "traced as the signatures are, for any batch and image size. In brackets: "
+             f"{RUNS[-2][0]}, whose stages were traced for the inputs' own shapes, so that Grappler folded every "
+             "computation on sizes into constants: lower than what its SavedModels ran.\n")
     L.append("| task | " + " | ".join(STAGES) + " | preprocess_images_xla | postprocess_xla |")
     L.append("|---|" + "---:|" * (len(STAGES) + 2))
     previous = runs[RUNS[-2][0]]
@@ -167,7 +173,38 @@ def experiments() -> list[str]:
     folder = RES / "variants"
     ab = {r["task"]: r for r in json.loads((folder / "657b899-vs-d3b8012.json").read_text())}
     parts = {r["task"]: r for r in json.loads((folder / "b3b2ceb-decomposition.json").read_text())}
+    same_session = {r["task"]: r for r in json.loads((folder / "11239ae-vs-b3b2ceb.json").read_text())}
+    transfer = json.loads((folder / "transfer.json").read_text())
     L = ["## What the experiments showed (`benchmarks/gpu/experiments/`)\n"]
+    L.append("**11239ae against b3b2ceb, SavedModels timed in one session** (`savedmodel_ab.py`, tensorflow backend, "
+             "two blocks of 10 warm-up + 40 calls per model, alternating, mean of the blocks, ms/img, every output "
+             "identical): `predict_images` from a numpy batch (as the end-to-end rows), from a batch already on the "
+             "GPU, and `serving_default`.\n")
+    L.append("| task | `predict_images` before / after | from the GPU before / after | `serving_default` before / after "
+             "| outputs identical |")
+    L.append("|---|---:|---:|---:|---|")
+    for task in TASKS:
+        r = same_session.get(task, {})
+        cells = [f"{ms(r.get(f'{k}/old'))} / {ms(r.get(f'{k}/new'))}"
+                 for k in ("predict_images", "predict_images_gpu_input", "serving_default")]
+        L.append(f"| {task} | " + " | ".join(cells) + f" | {'yes' if all(r.get('equal', {0: 0}).values()) else 'no'} |")
+    L.append("\nA SavedModel takes images of any size, so the letterbox geometry and the resampling tables cannot "
+             "fold into constants as they do in a function traced for one shape: on a GPU, each of those small "
+             "float64 and int32 ops was a kernel launch, and each result the host needed (a range's bounds, a cond's "
+             "predicate) a wait for the GPU. Pinned to the CPU they cost classify, whose Pillow taps include a loop, "
+             "the most (`serving_default` 3.39 -> 1.51); detect and pose gain 0.1-0.3 ms/img; the differences for "
+             "segment and obb are within the blocks' spread (up to 0.6 ms/img for segment). This also explains the "
+             "gap between a SavedModel and the same graph in a fresh function below (D against A): `decompose.py` "
+             "traced its functions for the inputs' shapes. For the same reason the `cpu_tables` variant of "
+             "`graph_ab.py` could not show a difference.\n")
+    L.append(f"**Moving data** (`transfer_probe.py`, ms/img): detect's uint8 batch (9.6 MB) reaches the GPU in "
+             f"{ms(mean(transfer, 'h2d_from_host_tensor'))} from a TensorFlow host tensor but "
+             f"{ms(mean(transfer, 'h2d_from_numpy'))} from a numpy array: most of what a numpy input costs is "
+             "TensorFlow converting the array (a copy into fresh memory), not the transfer. Segment's masks (8 x 10 "
+             f"masks of 691 x 760, 42 MB) take {ms(mean(transfer, 'd2h_masks'))} to reach the host; packing them 8 "
+             f"pixels a byte on the GPU first was slower ({ms(mean(transfer, 'd2h_packed_only'))} packed, "
+             f"{ms(mean(transfer, 'd2h_packed_then_unpacked'))} unpacked again on the host), so the masks stay "
+             "uint8: their copy alone is 0.8 of segment's 2.0 ms/img goal.\n")
     L.append("**657b899 against d3b8012, piece by piece** (`graph_ab.py`, 10 warm-up + 50 calls, ms/img; every "
              "output identical): batched letterbox with one set of tables, NMS sorting only its candidates with 1, 2, "
              "4 or 8 suppression rounds per loop check, and segment's masks resized by one op.\n")
@@ -183,7 +220,8 @@ def experiments() -> list[str]:
                  f"{ms(mean(r, 'masks_original_uniform_old'))} / {ms(mean(r, 'masks_original_uniform_new'))} |")
     L.append("\nThe loop settles after one round of suppression on these images (the second round confirms it), so "
              "the number of rounds per check hardly matters here; 4 keeps denser scenes to one or two checks. Building "
-             "the letterbox tables on the CPU (`cpu_tables`) was not faster and was dropped. Sorting only the k "
+             "the letterbox tables on the CPU (`cpu_tables`) showed no difference there (see above: those functions "
+             "were traced for one shape) and 11239ae does it. Sorting only the k "
              "candidates (TopK) was slower than sorting all anchors (`candidates_new` 0.25 against `candidates_old` "
              "0.23 ms/img for detect), so 7277eba went back to the sort.\n")
     L.append("**Where a SavedModel call spends its time** (`decompose.py`, models of b3b2ceb, 10 warm-up + 50 calls, "
@@ -210,8 +248,9 @@ def experiments() -> list[str]:
              "because the branch does.\n"
              "- Copying the uint8 batch from a numpy array costs about 0.5 ms/img (B against A; 9.6 MB per call for "
              "detect), which no graph change removes; a caller that keeps frames on the GPU avoids it.\n"
-             "- The SavedModel with the batch on the GPU is still 0.1-0.5 ms/img slower than the composed function (D "
-             "against A); not explained yet.\n"
+             "- The SavedModel with the batch on the GPU was 0.1-0.5 ms/img slower than the composed function (D "
+             "against A): the composed functions were traced for the inputs' shapes, so Grappler folded the letterbox "
+             "geometry and tables that the SavedModel computes on every call (11239ae moves them to the CPU).\n"
              "- A profiler trace of one detect `predict_images` call (19.6 ms while traced, about 13 ms without) has "
              "the GPU busy for 5.4 ms: 4.6 ms of kernels and 0.8 ms of copies. The first 3.3 ms pass before the "
              "input's first host-to-device copy starts (converting the numpy array, checking the inputs). At batch 8 "

@@ -7,7 +7,8 @@ iou 0.7, max_det 300 per image; every output of a timed call is copied to the ho
 - `serving_default`: the 8 encoded files (bytes) in;
 - `predict_images`: the 8 images as one uint8 [8, H, W, 3] host array (resized to the first one's size);
 - stages, each one tf.function over the batch, built from the graph modules of this tree (the same code the
-  SavedModels were converted from): `decode` (encoded -> padded batch where the graph runs, decoded on the CPU), `preprocess_images` (uint8
+  SavedModels were converted from) and traced, as the SavedModel's are, for any batch and image size (traced
+  for the inputs' static shapes, Grappler would fold every size computation into constants): `decode` (encoded -> padded batch where the graph runs, decoded on the CPU), `preprocess_images` (uint8
   batch already on the GPU -> network input), `network` (the saved `run_network` on the float batch already
   on the GPU; synchronised by reading one value of each output), `postprocess` (raw heads on the GPU -> final
   results on the host), `nms` (its first part: the boxes kept), segment's `masks` (after NMS: the kept boxes'
@@ -35,6 +36,17 @@ from timing import BATCH, CONF, IOU, MAX_DET, TASKS, image_files, same_size_batc
 from tftrt_yolo.graph import nms, postprocess, preprocess
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.tasks import task_spec
+
+
+def any_shape(fn, *examples, jit_compile: bool = False):
+    """`fn` as a tf.function for inputs like `examples` with any batch size, and uint8 images of any size:
+    the shapes a SavedModel's signatures leave open."""
+    def spec(t):
+        shape = [None, None, None, 3] if t.dtype == tf.uint8 else [None] + t.shape[1:].as_list()
+        return tf.TensorSpec(shape, t.dtype)
+
+    spec = tf.nest.map_structure(spec, list(examples))
+    return tf.function(fn, input_signature=spec, jit_compile=jit_compile)
 
 
 def one(root: Path, task: str, backend: str, warmup: int, iterations: int) -> dict:
@@ -70,12 +82,12 @@ def one(root: Path, task: str, backend: str, warmup: int, iterations: int) -> di
     size = info.imgsz
     with tf.device("/GPU:0"):
         uint8 = tf.identity(tf.constant(uint8_host))
-    decode = tf.function(preprocess._decode_padded) if letterboxed else tf.function(
-        lambda x: tf.map_fn(lambda e: tf.shape(preprocess.decode(e)), x, fn_output_signature=tf.int32))
+    decode = any_shape(preprocess._decode_padded, encoded) if letterboxed else any_shape(
+        lambda x: tf.map_fn(lambda e: tf.shape(preprocess.decode(e)), x, fn_output_signature=tf.int32), encoded)
     timed(row, "decode", lambda: touch(decode(encoded)), warmup, iterations)
-    pre = tf.function(lambda x: preprocess.preprocess_images(x, size, letterboxed)[0])
+    pre = any_shape(lambda x: preprocess.preprocess_images(x, size, letterboxed)[0], uint8)
     timed(row, "preprocess_images", lambda: touch(pre(uint8)), warmup, iterations)
-    pre_xla = tf.function(lambda x: preprocess.preprocess_image_batch(x, size, letterboxed), jit_compile=True)
+    pre_xla = any_shape(lambda x: preprocess.preprocess_image_batch(x, size, letterboxed), uint8, jit_compile=True)
     timed(row, "preprocess_images_xla", lambda: touch(pre_xla(uint8)), warmup, iterations)
     floats, image_sizes = preprocess.preprocess_encoded(encoded, size, letterboxed)
     with tf.device("/GPU:0"):
@@ -84,24 +96,28 @@ def one(root: Path, task: str, backend: str, warmup: int, iterations: int) -> di
     raw = m.run_network(floats)
     if task != "classify":  # the NMS alone, the first part of `postprocess`
         nc, rotated = len(info.names), task == "obb"
-        select = tf.function(lambda pred: postprocess._select(
-            pred, nc, thresholds["conf"], thresholds["iou"], thresholds["max_det"], rotated=rotated))
-        timed(row, "nms", lambda: on_host(select(raw[0])), warmup, iterations)
+        select = any_shape(lambda pred, conf, iou, max_det: postprocess._select(
+            pred, nc, conf, iou, max_det, rotated=rotated), raw[0], *thresholds.values())
+        timed(row, "nms", lambda: on_host(select(raw[0], *thresholds.values())), warmup, iterations)
     if task == "segment":  # after NMS: letterbox-size masks of the kept boxes, then back to the images' sizes
-        kept = select(raw[0])
+        kept = select(raw[0], *thresholds.values())
         boxes = nms.xywh_to_xyxy(kept["xywh"])
-        masks = tf.function(lambda sizes: postprocess._masks_in_original(
-            postprocess._letterbox_masks(kept["extra"], raw[1], boxes, size), sizes, size))
+        masks = any_shape(lambda extra, protos, boxes, sizes: postprocess._masks_in_original(
+            postprocess._letterbox_masks(extra, protos, boxes, size), sizes, size), kept["extra"], raw[1], boxes,
+            image_sizes)
         with tf.device("/GPU:0"):
             one_size = tf.identity(tf.constant([uint8_host.shape[1:3]] * BATCH, tf.int32))
-        timed(row, "masks", lambda: on_host([masks(image_sizes)]), warmup, iterations)
-        timed(row, "masks_one_size", lambda: on_host([masks(one_size)]), warmup, iterations)
+        timed(row, "masks", lambda: on_host([masks(kept["extra"], raw[1], boxes, image_sizes)]), warmup, iterations)
+        timed(row, "masks_one_size", lambda: on_host([masks(kept["extra"], raw[1], boxes, one_size)]), warmup,
+              iterations)
     for suffix, jit in (("", False), ("_xla", True)):
-        post = tf.function(
-            lambda outputs, sizes: postprocess.BY_TASK[task](outputs, sizes, info, imgsz=size, **thresholds),
-            jit_compile=jit,
+        post = any_shape(
+            lambda outputs, sizes, conf, iou, max_det: postprocess.BY_TASK[task](
+                outputs, sizes, info, imgsz=size, conf=conf, iou=iou, max_det=max_det),
+            raw, image_sizes, *thresholds.values(), jit_compile=jit,
         )
-        timed(row, "postprocess" + suffix, lambda: on_host(post(raw, image_sizes)), warmup, iterations)
+        timed(row, "postprocess" + suffix, lambda: on_host(post(raw, image_sizes, *thresholds.values())), warmup,
+              iterations)
     return row
 
 

@@ -1,0 +1,78 @@
+"""ON THE GPU MACHINE: two SavedModels of each task (the previous commit's, /tmp/gpu/old_models, and this
+tree's, /tmp/gpu/models; tensorflow backend) timed in the same session, in alternating blocks, with the
+same inputs: are their outputs identical, and which is faster? Sessions differ by 10-20 %, so a change of
+the graph is judged here, not across sessions.
+
+    . /tmp/tfenv.sh; $TFPY benchmarks/gpu/experiments/savedmodel_ab.py --out $OUT/savedmodel-ab.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import traceback
+from pathlib import Path
+
+import tensorflow as tf
+
+from common import same, timed  # noqa: E402  (sets the import paths)
+from tf_timing import on_host  # noqa: E402
+from timing import BATCH, CONF, IOU, MAX_DET, TASKS, image_files, same_size_batch  # noqa: E402
+
+
+def calls(model, encoded, numpy_batch, on_gpu, thresholds) -> dict:
+    """name -> one timed call: `predict_images` from numpy (what a user sends) and from the GPU, and
+    `serving_default` with the encoded files."""
+    images, serving = model.signatures["predict_images"], model.signatures["serving_default"]
+    return {
+        "predict_images": lambda: on_host(images(images=numpy_batch, **thresholds)),
+        "predict_images_gpu_input": lambda: on_host(images(images=on_gpu, **thresholds)),
+        "serving_default": lambda: on_host(serving(images=encoded, **thresholds)),
+    }
+
+
+def one(root: Path, task: str, blocks: int) -> dict:
+    files = image_files(root, task)
+    numpy_batch = same_size_batch(files)
+    with tf.device("/GPU:0"):
+        on_gpu = tf.identity(tf.constant(numpy_batch))
+    thresholds = dict(conf=tf.constant([CONF] * BATCH), iou=tf.constant([IOU] * BATCH),
+                      max_det=tf.constant([MAX_DET] * BATCH))
+    encoded = tf.constant([f.read_bytes() for f in files])
+    models = {v: tf.saved_model.load(str(root / d / f"{task}-tensorflow" / "1"))
+              for v, d in (("old", "old_models"), ("new", "models"))}
+    fns = {v: calls(m, encoded, numpy_batch, on_gpu, thresholds) for v, m in models.items()}
+    row = {"task": task, "equal": {name: same(fns["old"][name](), fns["new"][name]()) for name in fns["new"]}}
+    print(task, row["equal"], flush=True)
+    for block in range(blocks):
+        for version in ("old", "new"):
+            for name, fn in fns[version].items():
+                timed(row, f"{name}/{version}/{block}", fn)
+    for name in fns["new"]:
+        for version in ("old", "new"):
+            means = [row[f"{name}/{version}/{b}"]["mean"] for b in range(blocks)]
+            row[f"{name}/{version}"] = sum(means) / len(means)
+        print(f"  {name:26s} old {row[name + '/old']:.3f} new {row[name + '/new']:.3f} ms/img", flush=True)
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", default="/tmp/gpu")
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS))
+    ap.add_argument("--blocks", type=int, default=3)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    for g in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(g, True)
+    rows, out = [], Path(a.out)
+    for task in a.tasks:
+        try:
+            rows.append(one(Path(a.root), task, a.blocks))
+        except Exception:
+            traceback.print_exc()
+            rows.append({"task": task, "status": traceback.format_exc()[-2000:]})
+        out.write_text(json.dumps(rows, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
