@@ -117,6 +117,7 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
         read_every_row = input_rows <= 2 * (end_row - first_row)
         if per_image:
             row_inside, col_inside = (rows >= 0) & (rows < new_h[:, None]), (cols >= 0) & (cols < new_w[:, None])
+        padding = [[0, 0]] * batch_dims + [[first_row, size - end_row], [first_col, size - end_col], [0, 0]]
 
     def columns(rows):  # horizontal pass [..., R, columns, 3], float64 integers
         tap = lambda x: tf.cast(tf.gather(rows, x, axis=-2, batch_dims=per_image), tf.float32)  # noqa: E731
@@ -135,7 +136,6 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
     content = tf.cast(_shift_right(weighted(upper, b0) + weighted(lower, b1) + 2.0, 2), tf.float32)
     if per_image:  # the box holds the largest images: pad the others inside it
         content = tf.where((row_inside[:, :, None] & col_inside[:, None, :])[..., None], content, PAD_VALUE)
-    padding = [[0, 0]] * batch_dims + [[first_row, size - end_row], [first_col, size - end_col], [0, 0]]
     padded = tf.pad(content, padding, constant_values=PAD_VALUE) * _TO_UNIT
     return tf.ensure_shape(padded, images.shape[:-3] + [size, size, 3])
 
