@@ -1,21 +1,19 @@
 """ON THE GPU MACHINE: where a SavedModel's predict_images spends time next to the same graph composed in a
-fresh tf.function (input on the GPU or the host, with or without per-device dispatch), the base commit's
+fresh tf.function (input on the GPU or the host, with or without per-device dispatch; traced for the input's
+shape, where Grappler folds the size arithmetic, and for any image size as the SavedModel is), the base commit's
 decoding against this tree's, and a profiler trace of the SavedModel call (profile-<task>.tar.gz).
 
     . /tmp/tfenv.sh; $TFPY benchmarks/gpu/experiments/decompose.py --out $OUT/decompose.json
 """
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import tarfile
-import traceback
 from pathlib import Path
 
 import tensorflow as tf
 
-from common import same, task_inputs, timed  # noqa: E402  (sets the import paths)
+from common import run_per_task, same, task_inputs, timed  # noqa: E402  (sets the import paths)
 from tf_timing import on_host, touch  # noqa: E402
 import old_preprocess  # noqa: E402
 
@@ -47,11 +45,11 @@ def one(root: Path, task: str, out: Path) -> dict:
         timed(row, "enc_pre_old", lambda: touch(enc_old(encoded)))
         timed(row, "enc_pre_new", lambda: touch(enc_new(encoded)))
 
-    def composed(pre):
+    def composed(pre, signature=None):
         def e2e(x):
             f, s = pre(x)
             return postprocess.BY_TASK[task](m.run_network(f), s, info, imgsz=size, **th)
-        return tf.function(e2e)
+        return tf.function(e2e, input_signature=signature)
 
     batch_pre = lambda x: (preprocess.preprocess_image_batch(x, size, letterboxed), preprocess.image_sizes_of(x))  # noqa: E731
     a = composed(batch_pre)
@@ -59,6 +57,9 @@ def one(root: Path, task: str, out: Path) -> dict:
     timed(row, "A_composed_gpu_input", lambda: on_host(a(uint8)))
     timed(row, "B_composed_host_input", lambda: on_host(a(numpy_batch)))
     timed(row, "C_composed_per_device_pre", lambda: on_host(c(uint8)))
+    any_size = composed(lambda x: preprocess.preprocess_images(x, size, letterboxed),
+                        [tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    timed(row, "A2_composed_any_size_gpu_input", lambda: on_host(any_size(uint8)))
     saved = (postprocess.per_device, preprocess.per_device)
     postprocess.per_device = preprocess.per_device = no_dispatch
     try:
@@ -89,23 +90,5 @@ def one(root: Path, task: str, out: Path) -> dict:
     return row
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--root", default="/tmp/gpu")
-    ap.add_argument("--tasks", nargs="+", default=["detect", "segment", "obb", "classify"])
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args()
-    for g in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(g, True)
-    rows, out = [], Path(a.out)
-    for task in a.tasks:
-        try:
-            rows.append(one(Path(a.root), task, out.parent))
-        except Exception:
-            traceback.print_exc()
-            rows.append({"task": task, "status": traceback.format_exc()[-2000:]})
-        out.write_text(json.dumps(rows, indent=1, default=str))
-
-
 if __name__ == "__main__":
-    main()
+    run_per_task(lambda args, task: one(args.root, task, args.out.parent), ["detect", "segment", "obb", "classify"])
