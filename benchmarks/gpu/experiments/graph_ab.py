@@ -6,15 +6,12 @@ post-processing, NMS with 1/2/4/8 rounds per loop check, mask resizes, the compo
 """
 from __future__ import annotations
 
-import argparse
-import json
-import traceback
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from common import same, task_inputs, timed  # noqa: E402  (sets the import paths)
+from common import run_per_task, same, task_inputs, timed  # noqa: E402  (sets the import paths)
 from tf_timing import on_host, touch  # noqa: E402
 import old_nms  # noqa: E402
 import old_postprocess  # noqa: E402
@@ -157,23 +154,5 @@ def _d2h(t):
     return c.numpy()
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--root", default="/tmp/gpu")
-    ap.add_argument("--tasks", nargs="+", default=["detect", "segment", "pose", "obb", "classify"])
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args()
-    for g in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(g, True)
-    rows = []
-    for task in a.tasks:
-        try:
-            rows.append(one(Path(a.root), task))
-        except Exception:
-            traceback.print_exc()
-            rows.append({"task": task, "status": traceback.format_exc()[-2000:]})
-        Path(a.out).write_text(json.dumps(rows, indent=1, default=str))
-
-
 if __name__ == "__main__":
-    main()
+    run_per_task(lambda args, task: one(args.root, task), ["detect", "segment", "pose", "obb", "classify"])

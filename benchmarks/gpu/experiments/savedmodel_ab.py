@@ -7,16 +7,13 @@ the graph is judged here, not across sessions.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import traceback
 from pathlib import Path
 
 import tensorflow as tf
 
-from common import same, timed  # noqa: E402  (sets the import paths)
+from common import run_per_task, same, task_batches, timed  # noqa: E402  (sets the import paths)
 from tf_timing import on_host  # noqa: E402
-from timing import BATCH, CONF, IOU, MAX_DET, TASKS, image_files, same_size_batch  # noqa: E402
+from timing import TASKS  # noqa: E402
 
 
 def calls(model, encoded, numpy_batch, on_gpu, thresholds) -> dict:
@@ -31,13 +28,7 @@ def calls(model, encoded, numpy_batch, on_gpu, thresholds) -> dict:
 
 
 def one(root: Path, task: str, blocks: int) -> dict:
-    files = image_files(root, task)
-    numpy_batch = same_size_batch(files)
-    with tf.device("/GPU:0"):
-        on_gpu = tf.identity(tf.constant(numpy_batch))
-    thresholds = dict(conf=tf.constant([CONF] * BATCH), iou=tf.constant([IOU] * BATCH),
-                      max_det=tf.constant([MAX_DET] * BATCH))
-    encoded = tf.constant([f.read_bytes() for f in files])
+    encoded, numpy_batch, on_gpu, thresholds = task_batches(root, task)
     models = {v: tf.saved_model.load(str(root / d / f"{task}-tensorflow" / "1"))
               for v, d in (("old", "old_models"), ("new", "models"))}
     fns = {v: calls(m, encoded, numpy_batch, on_gpu, thresholds) for v, m in models.items()}
@@ -55,24 +46,6 @@ def one(root: Path, task: str, blocks: int) -> dict:
     return row
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--root", default="/tmp/gpu")
-    ap.add_argument("--tasks", nargs="+", default=list(TASKS))
-    ap.add_argument("--blocks", type=int, default=3)
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args()
-    for g in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(g, True)
-    rows, out = [], Path(a.out)
-    for task in a.tasks:
-        try:
-            rows.append(one(Path(a.root), task, a.blocks))
-        except Exception:
-            traceback.print_exc()
-            rows.append({"task": task, "status": traceback.format_exc()[-2000:]})
-        out.write_text(json.dumps(rows, indent=1, default=str))
-
-
 if __name__ == "__main__":
-    main()
+    run_per_task(lambda args, task: one(args.root, task, args.blocks), TASKS,
+                 lambda parser: parser.add_argument("--blocks", type=int, default=3))
