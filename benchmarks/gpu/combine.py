@@ -177,6 +177,7 @@ def experiments() -> list[str]:
     again = {r["task"]: r for r in json.loads((folder / "11239ae-vs-b3b2ceb-segment-obb.json").read_text())}
     parts_now = {r["task"]: r for r in json.loads((folder / "11239ae-decomposition.json").read_text())}
     transfer = json.loads((folder / "transfer.json").read_text())
+    placement = {r["task"]: r for r in json.loads((folder / "post-placement.json").read_text())}
     L = ["## What the experiments showed (`benchmarks/gpu/experiments/`)\n"]
     L.append("**11239ae against b3b2ceb, SavedModels timed in one session** (`savedmodel_ab.py`, tensorflow backend, "
              "two blocks of 10 warm-up + 40 calls per model, alternating, mean of the blocks, ms/img, every output "
@@ -227,6 +228,15 @@ def experiments() -> list[str]:
              f"pixels a byte on the GPU first was slower ({ms(mean(transfer, 'd2h_packed_only'))} packed, "
              f"{ms(mean(transfer, 'd2h_packed_then_unpacked'))} unpacked again on the host), so the masks stay "
              "uint8: their copy alone is 0.8 of segment's 2.0 ms/img goal.\n")
+    L.append("**Post-processing on the host instead** (`post_placement.py`, 11239ae, a third session, two blocks of "
+             "5 warm-up + 25 calls, ms/img): the composed graph, traced for any image size, with its post-processing "
+             "where TensorFlow places it (the GPU) or under `tf.device(\"/CPU:0\")` (one copy of the raw heads, then "
+             "the CPU branch): " + "; ".join(
+                 f"{task} {ms(r.get('post_on_device'))} on the GPU, {ms(r.get('post_on_host'))} on the host"
+                 + ("" if r.get("equal") else " (outputs not bit-identical: its probabilistic IoU runs on either device's "
+                                              "float kernels; not examined further)")
+                 for task, r in placement.items()) + ". No difference beyond the blocks' spread (up to 0.3 ms/img), so "
+             "post-processing stays on the GPU.\n")
     L.append("**657b899 against d3b8012, piece by piece** (`graph_ab.py`, 10 warm-up + 50 calls, ms/img; every "
              "output identical): batched letterbox with one set of tables, NMS sorting only its candidates with 1, 2, "
              "4 or 8 suppression rounds per loop check, and segment's masks resized by one op.\n")
