@@ -76,6 +76,13 @@ def test_arrays_video_and_tf_data(detect, images, by_path, tmp_path):
     assert [r.path for r in from_video] == [f"{video}:{i}" for i in range(len(bgr))]
     same_detections(detect.predict(frames, verbose=False), from_video)
     assert sum(len(r) for r in from_video) > 0
+    # a batch array goes to the graph as pixels (`predict_images`), not encoded: the same results exactly
+    from_batch = detect.predict(np.stack(frames), batch_size=2, verbose=False)
+    assert [r.path for r in from_batch] == [f"array:{i}" for i in range(len(frames))]
+    for a, b, frame in zip(from_batch, from_video, frames):
+        for field in ("boxes", "scores", "classes"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        np.testing.assert_array_equal(a.image, frame[..., ::-1])
 
 
 def test_thresholds_change_results(detect):
@@ -144,6 +151,8 @@ def test_bad_inputs(detect, images, tmp_path):
         (tmp_path / "notes.txt", "unsupported file type"),
         (np.zeros((64, 64), np.uint8), "uint8 arrays of shape \\(H, W, 3\\)"),
         (np.zeros((64, 64, 3), np.float32), "dtype float32"),
+        (np.zeros((2, 64, 64, 4), np.uint8), "image array 0 has dtype uint8 and shape \\(64, 64, 4\\)"),
+        (np.zeros((0, 64, 64, 3), np.uint8), "the array holds no images"),
         ([], "empty"),
         (12, "unsupported image source"),
     ]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
+
+import numpy as np
 
 from tftrt_yolo import inputs
 from tftrt_yolo.errors import InputError, UnreadableImageWarning
@@ -12,6 +15,7 @@ from tftrt_yolo.results import Result, from_outputs
 from tftrt_yolo import signatures
 from tftrt_yolo.signatures import PREDICT_DEFAULTS as DEFAULTS
 from tftrt_yolo.signatures import check_thresholds, threshold_inputs
+from tftrt_yolo.image_batch import ImageBatchBuffer
 from tftrt_yolo.tasks import task_spec
 
 
@@ -40,6 +44,8 @@ class YoloModel:
         self.metadata = read_metadata(self.path)
         self._saved_model = tf.saved_model.load(str(self.path))
         self._serve = self._saved_model.signatures[signatures.ENCODED]
+        self._serve_arrays = self._saved_model.signatures[signatures.ARRAYS]
+        self._image_batch = ImageBatchBuffer()
 
     task = property(lambda self: self.metadata.info.task)
     names = property(lambda self: self.metadata.info.names)
@@ -53,6 +59,13 @@ class YoloModel:
         thresholds = threshold_inputs(len(encoded), conf, iou, max_det)
         outputs = self._serve(images=tf.constant(encoded, tf.string), **thresholds)
         return {k: v.numpy() for k, v in outputs.items()}
+
+    def predict_arrays(self, images: np.ndarray, *, conf: float, iou: float, max_det: int, bgr: bool = False) -> dict:
+        """One call of the `predict_images` signature on a uint8 [N, H, W, 3] batch (RGB, or BGR when `bgr`);
+        outputs as numpy. The batch reaches TensorFlow through an `ImageBatchBuffer`, without TensorFlow's copy."""
+        thresholds = threshold_inputs(len(images), conf, iou, max_det)
+        outputs = self._serve_arrays(images=self._image_batch.tensor(images, bgr=bgr), **thresholds)
+        return {k: v.numpy() for k, v in outputs.items()}  # read before the buffer is refilled
 
     def run_network(self, images):
         """The network alone, without pre- or post-processing: float32 [batch, imgsz, imgsz, 3] RGB in [0, 1]
@@ -77,7 +90,8 @@ class YoloModel:
         instead. InputError too when no image at all could be read.
 
         Args:
-            x: a path, paths, folder, glob, video, BGR uint8 array(s) or a tf.data.Dataset of images.
+            x: a path, paths, folder, glob, video, BGR uint8 array(s) or a tf.data.Dataset of images. One
+                array (H, W, 3) or a batch of them (N, H, W, 3) goes to the graph as pixels, not encoded.
             batch_size: images per call of the graph, up to the batch the model was converted for
                 (default: that batch).
             conf, iou, max_det: confidence threshold, NMS IoU threshold, most detections per image.
@@ -95,6 +109,8 @@ class YoloModel:
         if not isinstance(batch_size, int) or not 1 <= batch_size <= self.batch:
             raise InputError(f"batch_size must be between 1 and {self.batch} (the batch this model was converted for)")
         check_thresholds(conf, iou, max_det)
+        if isinstance(x, np.ndarray):
+            return self._predict_array(x, batch_size, conf, iou, max_det, verbose)
         unreadable = []
 
         def skip(error: InputError) -> None:
@@ -103,28 +119,35 @@ class YoloModel:
             unreadable.append(str(error))
             warnings.warn(str(error), UnreadableImageWarning, stacklevel=4)
 
-        total = inputs.count(x)
-        bar = None
-        if verbose is True or (verbose == "auto" and (total is None or total > batch_size)):
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=total, desc="predict", unit="img", leave=False)
         results = []
-        try:
+        with _progress(inputs.count(x), batch_size, verbose) as bar:
             for batch in inputs.batches(x, batch_size, on_error=skip):
                 readable, outputs = self._run_batch(batch, conf, iou, max_det, skip)
                 results.extend(from_outputs(outputs, self.task, self.names, readable) if readable else [])
-                if bar is not None:
-                    bar.update(len(batch))
-        finally:
-            if bar is not None:
-                bar.close()
+                bar.update(len(batch))
         if not results:
             raise InputError(f"no image could be read: {'; '.join(unreadable)}" if unreadable
                              else "no images to predict on: the source is empty")  # fmt: skip
         return results
 
     __call__ = predict
+
+    def _predict_array(self, x: np.ndarray, batch_size, conf, iou, max_det, verbose) -> list[Result]:
+        """`predict` of one BGR array or a batch of them, through the `predict_images` signature."""
+        frames = x if x.ndim == 4 else x[None]
+        for i, frame in enumerate(frames):
+            inputs.check_array(frame, f"image array {i}")
+        if len(frames) == 0:
+            raise InputError("no images to predict on: the array holds no images")
+        results = []
+        with _progress(len(frames), batch_size, verbose) as bar:
+            for start in range(0, len(frames), batch_size):
+                batch = frames[start : start + batch_size]
+                outputs = self.predict_arrays(batch, conf=conf, iou=iou, max_det=max_det, bgr=True)
+                items = [(f"array:{start + i}", frame) for i, frame in enumerate(batch)]
+                results.extend(from_outputs(outputs, self.task, self.names, items))
+                bar.update(len(batch))
+        return results
 
     def _run_batch(self, batch, conf, iou, max_det, skip) -> tuple[list, dict | None]:
         """(the items the graph could decode, their outputs); `skip(InputError)` gets each other one."""
@@ -164,6 +187,20 @@ class YoloModel:
         if print_fn is not None:
             print_fn(text)
         return text
+
+
+@contextlib.contextmanager
+def _progress(total: int | None, batch_size: int, verbose: bool | str):
+    """A progress bar on stderr when `verbose` is True, or "auto" and there is more than one batch; else
+    one that shows nothing."""
+    from tqdm.auto import tqdm
+
+    shown = verbose is True or (verbose == "auto" and (total is None or total > batch_size))
+    bar = tqdm(total=total, desc="predict", unit="img", leave=False, disable=not shown)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _decodes(encoded: bytes) -> bool:

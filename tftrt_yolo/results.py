@@ -41,6 +41,7 @@ class Result:
     orig_shape: tuple[int, int]  # (height, width)
     path: str | None = None
     encoded: bytes | None = dataclasses.field(default=None, repr=False)
+    bgr: np.ndarray | None = dataclasses.field(default=None, repr=False)  # the array predicted on, not a copy
     boxes: np.ndarray | None = None
     scores: np.ndarray | None = None
     classes: np.ndarray | None = None
@@ -57,6 +58,8 @@ class Result:
     @property
     def image(self) -> np.ndarray:
         """The original image, RGB uint8 [H, W, 3]."""
+        if self.bgr is not None:
+            return cv2.cvtColor(self.bgr, cv2.COLOR_BGR2RGB)
         if self.encoded is None:
             raise InputError("this result has no image attached: pass one to plot(image=...)")
         bgr = cv2.imdecode(np.frombuffer(self.encoded, np.uint8), cv2.IMREAD_COLOR)
@@ -160,11 +163,16 @@ def mask_polygon(mask: np.ndarray) -> list[list[int]]:
 
 
 def from_outputs(outputs: dict, task: str, names: dict, items: list) -> list[Result]:
-    """Split a batch of signature outputs (numpy) into Results; `items` are (path, encoded) per image."""
+    """Split a batch of signature outputs (numpy) into Results; `items` are (path, image) per image, the image
+    as sent: encoded bytes or a BGR array."""
     detections, results = task_spec(task).has_detections, []
-    for i, (path, encoded) in enumerate(items):
+    for i, (path, image) in enumerate(items):
         h, w = (int(v) for v in outputs[IMAGE_SIZES][i])
-        r = Result(task=task, names=names, orig_shape=(h, w), path=path, encoded=encoded)
+        r = Result(task=task, names=names, orig_shape=(h, w), path=path)
+        if isinstance(image, np.ndarray):
+            r.bgr = image
+        else:
+            r.encoded = image
         if detections:
             n = int(outputs["num_detections"][i])
             r.boxes, r.scores, r.classes = outputs["boxes"][i, :n], outputs["scores"][i, :n], outputs["classes"][i, :n]
