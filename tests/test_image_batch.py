@@ -50,8 +50,14 @@ def test_bgr_is_converted_into_the_buffer_which_grows_and_is_reused(batch):
     assert cv2.cvtColor(batch[0], cv2.COLOR_BGR2RGB).tobytes() == flipped[0].tobytes()
 
 
+def test_a_list_of_frames_of_one_size_is_a_batch(batch):
+    tensor = ImageBatchBuffer().tensor(list(batch), bgr=True)
+    np.testing.assert_array_equal(tensor.numpy(), batch[..., ::-1])
+
+
 @pytest.mark.parametrize("bad", [np.zeros((2, 4, 4, 3), np.float32), np.zeros((4, 4, 3), np.uint8),
-                                 np.zeros((2, 4, 4, 4), np.uint8)])
+                                 np.zeros((2, 4, 4, 4), np.uint8), [np.zeros((4, 4, 3), np.uint8)] * 0,
+                                 [np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8)]])
 def test_wrong_dtype_or_shape_is_an_input_error(bad):
-    with pytest.raises(InputError, match=r"uint8 \[N, H, W, 3\]"):
+    with pytest.raises(InputError, match=r"uint8 \[N, H, W, 3\] array or N uint8 \[H, W, 3\] arrays of one size"):
         ImageBatchBuffer().tensor(bad, bgr=False)

@@ -9,6 +9,7 @@ import tensorflow as tf
 from conftest import REAL_PHOTOS
 
 from tftrt_yolo.errors import InputError
+from tftrt_yolo.inputs import encode_bgr
 
 pytestmark = pytest.mark.slow
 
@@ -76,12 +77,14 @@ def test_arrays_video_and_tf_data(detect, images, by_path, tmp_path):
     assert [r.path for r in from_video] == [f"{video}:{i}" for i in range(len(bgr))]
     same_detections(detect.predict(frames, verbose=False), from_video)
     assert sum(len(r) for r in from_video) > 0
-    # a batch array goes to the graph as pixels (`predict_images`), not encoded: the same results exactly
+    # frames of one size go to the graph as pixels (`predict_images`), files encoded: the same results exactly
     from_batch = detect.predict(np.stack(frames), batch_size=2, verbose=False)
+    as_bytes = detect.predict([encode_bgr(frame) for frame in frames], verbose=False)
     assert [r.path for r in from_batch] == [f"array:{i}" for i in range(len(frames))]
-    for a, b, frame in zip(from_batch, from_video, frames):
+    for a, b, c, frame in zip(from_batch, from_video, as_bytes, frames):
         for field in ("boxes", "scores", "classes"):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+            np.testing.assert_array_equal(getattr(a, field), getattr(c, field))
         np.testing.assert_array_equal(a.image, frame[..., ::-1])
 
 
@@ -152,7 +155,7 @@ def test_bad_inputs(detect, images, tmp_path):
         (np.zeros((64, 64), np.uint8), "uint8 arrays of shape \\(H, W, 3\\)"),
         (np.zeros((64, 64, 3), np.float32), "dtype float32"),
         (np.zeros((2, 64, 64, 4), np.uint8), "image array 0 has dtype uint8 and shape \\(64, 64, 4\\)"),
-        (np.zeros((0, 64, 64, 3), np.uint8), "the array holds no images"),
+        (np.zeros((0, 64, 64, 3), np.uint8), "the source is empty"),
         ([], "empty"),
         (12, "unsupported image source"),
     ]

@@ -44,20 +44,34 @@ class ImageBatchBuffer:
         start = -self._memory.ctypes.data % ALIGNMENT
         return self._memory[start : start + size].reshape(shape)
 
-    def tensor(self, images: np.ndarray, *, bgr: bool):
-        """uint8 [N, H, W, 3] RGB host tensor of `images` (uint8 [N, H, W, 3], RGB, or BGR when `bgr`).
+    def tensor(self, images, *, bgr: bool):
+        """uint8 [N, H, W, 3] RGB host tensor of `images`: a uint8 [N, H, W, 3] array or a sequence of N uint8
+        [H, W, 3] arrays of one size, RGB, or BGR when `bgr`.
 
-        An aligned, contiguous RGB batch is wrapped as it is; anything else is copied (and converted)
+        An aligned, contiguous RGB batch array is wrapped as it is; anything else is copied (and converted)
         into the buffer once.
         """
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise InputError(f"an image batch must be uint8 [N, H, W, 3], got {images.dtype} {list(images.shape)}")
-        if not bgr and _shares_without_copy(images):
-            return _wrap(images)
-        batch = self._batch(images.shape)
-        if bgr:
-            for source, target in zip(images, batch):
-                cv2.cvtColor(np.ascontiguousarray(source), cv2.COLOR_BGR2RGB, dst=target)
+        if isinstance(images, np.ndarray):
+            shape = images.shape if images.dtype == np.uint8 else ()
+            if not bgr and len(shape) == 4 and shape[-1] == 3 and _shares_without_copy(images):
+                return _wrap(images)
         else:
-            np.copyto(batch, images)
+            images = list(images)
+            shapes = {image.shape if image.dtype == np.uint8 else () for image in images}
+            shape = (len(images), *shapes.pop()) if len(shapes) == 1 else ()
+        if len(shape) != 4 or shape[-1] != 3:
+            raise InputError("an image batch must be a uint8 [N, H, W, 3] array or N uint8 [H, W, 3] arrays of one "
+                             f"size, got {_describe(images)}")
+        batch = self._batch(shape)
+        for source, target in zip(images, batch):
+            if bgr:
+                cv2.cvtColor(np.ascontiguousarray(source), cv2.COLOR_BGR2RGB, dst=target)
+            else:
+                target[...] = source
         return _wrap(batch)
+
+
+def _describe(images) -> str:
+    if isinstance(images, np.ndarray):
+        return f"{images.dtype} {list(images.shape)}"
+    return ", ".join(sorted({f"{image.dtype} {list(image.shape)}" for image in images})) or "no arrays"

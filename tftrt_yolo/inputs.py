@@ -1,10 +1,12 @@
-"""Turn what a user passes to `predict` into a stream of (name, encoded image bytes).
+"""Turn what a user passes to `predict` into a stream of (name, image): encoded bytes or a BGR array.
 
 JPEG/PNG/BMP/GIF files are sent to the graph as they are (it decodes them);
 every other format Ultralytics reads (TIFF, WebP, DNG, MPO, PFM, JPEG 2000) is
-decoded here with OpenCV as Ultralytics decodes it, then wrapped as BMP like
-arrays and video frames (a copy, not a codec, and lossless).
-Arrays follow Ultralytics' convention: uint8 HxWx3 BGR (what cv2 returns).
+decoded here with OpenCV as Ultralytics decodes it, then wrapped as BMP (a
+copy, not a codec, and lossless). Arrays, video frames and tf.data pixel
+tensors stay arrays, in Ultralytics' convention: uint8 HxWx3 BGR (what cv2
+returns); a batch of them of one size goes to the graph as pixels, and
+`encoded` wraps one as BMP where bytes are needed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ GRAPH_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}  # what tf.io.decode_
 CLIENT_SUFFIXES = {".tif", ".tiff", ".webp", ".dng", ".mpo", ".pfm", ".jp2"}  # Ultralytics' other OpenCV formats
 IMAGE_SUFFIXES = GRAPH_SUFFIXES | CLIENT_SUFFIXES
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+
+
+def encoded(image: bytes | np.ndarray) -> bytes:
+    """An item of `iterate` as bytes the graph decodes: encoded bytes as they are, an array as BMP."""
+    return encode_bgr(image) if isinstance(image, np.ndarray) else image
 
 
 def encode_bgr(array: np.ndarray, name: str = "array") -> bytes:
@@ -73,7 +80,7 @@ def expand_paths(source: str | os.PathLike) -> list[Path]:
     return [path]
 
 
-def _video_frames(path: Path) -> Iterator[tuple[str, bytes]]:
+def _video_frames(path: Path) -> Iterator[tuple[str, np.ndarray]]:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise InputError(f"cannot open video {path}: the file is corrupt or its codec is not supported by OpenCV")
@@ -83,7 +90,8 @@ def _video_frames(path: Path) -> Iterator[tuple[str, bytes]]:
             ok, frame = capture.read()
             if not ok:
                 break
-            yield f"{path}:{index}", encode_bgr(frame, f"{path} frame {index}")
+            check_array(frame, f"{path} frame {index}")
+            yield f"{path}:{index}", frame
             index += 1
     finally:
         capture.release()
@@ -113,7 +121,7 @@ def read_image(path: Path) -> bytes:
     return encode_bgr(np.ascontiguousarray(image), str(path))
 
 
-def _file_items(path: Path, on_error) -> Iterator[tuple[str, bytes]]:
+def _file_items(path: Path, on_error) -> Iterator[tuple[str, bytes | np.ndarray]]:
     if path.suffix.lower() in VIDEO_SUFFIXES:
         yield from _video_frames(path)
         return
@@ -127,7 +135,7 @@ def _file_items(path: Path, on_error) -> Iterator[tuple[str, bytes]]:
     yield str(path), encoded
 
 
-def _dataset_items(dataset) -> Iterator[tuple[str, bytes]]:
+def _dataset_items(dataset) -> Iterator[tuple[str, bytes | np.ndarray]]:
     import tensorflow as tf
 
     for index, element in enumerate(dataset.unbatch() if _is_batched(dataset) else dataset):
@@ -139,7 +147,7 @@ def _dataset_items(dataset) -> Iterator[tuple[str, bytes]]:
         else:
             rgb = element.numpy()
             check_array(rgb, name)
-            yield name, encode_bgr(rgb[..., ::-1], name)
+            yield name, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def _is_batched(dataset) -> bool:
@@ -166,8 +174,8 @@ def count(source) -> int | None:
     return None
 
 
-def iterate(source, on_error=None) -> Iterator[tuple[str, bytes]]:
-    """Yield (name, encoded bytes) for every image in `source`, in order.
+def iterate(source, on_error=None) -> Iterator[tuple[str, bytes | np.ndarray]]:
+    """Yield (name, image) for every image in `source`, in order: encoded bytes, or a BGR uint8 array.
 
     An image file that cannot be decoded here raises its InputError, or is
     passed to `on_error(error)` and skipped.
@@ -177,7 +185,8 @@ def iterate(source, on_error=None) -> Iterator[tuple[str, bytes]]:
     elif isinstance(source, np.ndarray):
         frames = source if source.ndim == 4 else [source]
         for i, frame in enumerate(frames):
-            yield f"array:{i}", encode_bgr(frame, f"image array {i}")
+            check_array(frame, f"image array {i}")
+            yield f"array:{i}", frame
     elif isinstance(source, (str, os.PathLike)):
         for path in expand_paths(source):
             yield from _file_items(path, on_error)
@@ -195,7 +204,7 @@ def iterate(source, on_error=None) -> Iterator[tuple[str, bytes]]:
         )
 
 
-def batches(source, size: int, on_error=None) -> Iterator[list[tuple[str, bytes]]]:
+def batches(source, size: int, on_error=None) -> Iterator[list[tuple[str, bytes | np.ndarray]]]:
     """`iterate(source, on_error)` in lists of `size` items (the last may be shorter): one model call each."""
     items = iterate(source, on_error)
     while batch := list(itertools.islice(items, size)):

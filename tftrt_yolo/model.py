@@ -60,9 +60,10 @@ class YoloModel:
         outputs = self._serve(images=tf.constant(encoded, tf.string), **thresholds)
         return {k: v.numpy() for k, v in outputs.items()}
 
-    def predict_arrays(self, images: np.ndarray, *, conf: float, iou: float, max_det: int, bgr: bool = False) -> dict:
-        """One call of the `predict_images` signature on a uint8 [N, H, W, 3] batch (RGB, or BGR when `bgr`);
-        outputs as numpy. The batch reaches TensorFlow through an `ImageBatchBuffer`, without TensorFlow's copy."""
+    def predict_arrays(self, images, *, conf: float, iou: float, max_det: int, bgr: bool = False) -> dict:
+        """One call of the `predict_images` signature on a uint8 [N, H, W, 3] batch, or N [H, W, 3] arrays of one
+        size (RGB, or BGR when `bgr`); outputs as numpy. The batch reaches TensorFlow through an
+        `ImageBatchBuffer`, without TensorFlow's copy."""
         thresholds = threshold_inputs(len(images), conf, iou, max_det)
         outputs = self._serve_arrays(images=self._image_batch.tensor(images, bgr=bgr), **thresholds)
         return {k: v.numpy() for k, v in outputs.items()}  # read before the buffer is refilled
@@ -90,8 +91,9 @@ class YoloModel:
         instead. InputError too when no image at all could be read.
 
         Args:
-            x: a path, paths, folder, glob, video, BGR uint8 array(s) or a tf.data.Dataset of images. One
-                array (H, W, 3) or a batch of them (N, H, W, 3) goes to the graph as pixels, not encoded.
+            x: a path, paths, folder, glob, video, BGR uint8 array(s) or a tf.data.Dataset of images.
+                Arrays and video frames go to the graph as pixels (`predict_images`), a batch of one size at
+                a time; files go encoded (`serving_default`), which decodes them.
             batch_size: images per call of the graph, up to the batch the model was converted for
                 (default: that batch).
             conf, iou, max_det: confidence threshold, NMS IoU threshold, most detections per image.
@@ -109,8 +111,6 @@ class YoloModel:
         if not isinstance(batch_size, int) or not 1 <= batch_size <= self.batch:
             raise InputError(f"batch_size must be between 1 and {self.batch} (the batch this model was converted for)")
         check_thresholds(conf, iou, max_det)
-        if isinstance(x, np.ndarray):
-            return self._predict_array(x, batch_size, conf, iou, max_det, verbose)
         unreadable = []
 
         def skip(error: InputError) -> None:
@@ -132,31 +132,19 @@ class YoloModel:
 
     __call__ = predict
 
-    def _predict_array(self, x: np.ndarray, batch_size, conf, iou, max_det, verbose) -> list[Result]:
-        """`predict` of one BGR array or a batch of them, through the `predict_images` signature."""
-        frames = x if x.ndim == 4 else x[None]
-        for i, frame in enumerate(frames):
-            inputs.check_array(frame, f"image array {i}")
-        if len(frames) == 0:
-            raise InputError("no images to predict on: the array holds no images")
-        results = []
-        with _progress(len(frames), batch_size, verbose) as bar:
-            for start in range(0, len(frames), batch_size):
-                batch = frames[start : start + batch_size]
-                outputs = self.predict_arrays(batch, conf=conf, iou=iou, max_det=max_det, bgr=True)
-                items = [(f"array:{start + i}", frame) for i, frame in enumerate(batch)]
-                results.extend(from_outputs(outputs, self.task, self.names, items))
-                bar.update(len(batch))
-        return results
-
     def _run_batch(self, batch, conf, iou, max_det, skip) -> tuple[list, dict | None]:
-        """(the items the graph could decode, their outputs); `skip(InputError)` gets each other one."""
+        """(the items the graph could decode, their outputs); `skip(InputError)` gets each other one. Arrays of
+        one size go as pixels; a batch with files, or arrays of several sizes, goes encoded."""
         import tensorflow as tf
 
+        images = [image for _, image in batch]
+        if all(isinstance(image, np.ndarray) and image.shape == images[0].shape for image in images):
+            return batch, self.predict_arrays(images, conf=conf, iou=iou, max_det=max_det, bgr=True)
+        encoded = [inputs.encoded(image) for image in images]
         try:
-            return batch, self.predict_encoded([encoded for _, encoded in batch], conf=conf, iou=iou, max_det=max_det)
+            return batch, self.predict_encoded(encoded, conf=conf, iou=iou, max_det=max_det)
         except tf.errors.InvalidArgumentError:
-            bad = [name for name, encoded in batch if not _decodes(encoded)]
+            bad = [name for (name, _), data in zip(batch, encoded) if not _decodes(data)]
             if not bad:
                 raise  # not a decoding problem
             for name in bad:

@@ -86,8 +86,8 @@ class RestClient(_Client):
         self.url = rest_url(url, model_name, version=version, label=label)
 
     def _predict_batch(self, batch, conf, iou, max_det) -> list[Result]:
-        body = rest_predict_body([encoded for _, encoded in batch], conf=conf, iou=iou, max_det=max_det,
-                                 signature_name=self.signature_name)
+        body = rest_predict_body([inputs.encoded(image) for _, image in batch], conf=conf, iou=iou,
+                                 max_det=max_det, signature_name=self.signature_name)
         answer = self._post(json.dumps(body).encode())
         return decode_rest_response(answer, items=batch, names=self.names, task=self.task)
 
@@ -131,9 +131,9 @@ class GrpcClient(_Client):
         self._stub = None
 
     def _predict_batch(self, batch, conf, iou, max_det) -> list[Result]:
-        request = predict_request([encoded for _, encoded in batch], model_name=self.model_name, conf=conf, iou=iou,
-                                  max_det=max_det, signature_name=self.signature_name, version=self.version,
-                                  label=self.label)
+        request = predict_request([inputs.encoded(image) for _, image in batch], model_name=self.model_name,
+                                  conf=conf, iou=iou, max_det=max_det, signature_name=self.signature_name,
+                                  version=self.version, label=self.label)
         return decode_predict_response(self._predict(request), items=batch, names=self.names, task=self.task)
 
     def _predict(self, request):

@@ -131,11 +131,11 @@ def _arrays(outputs: Mapping[str, object]) -> dict[str, np.ndarray]:
 def decode_rest_response(
     body: bytes | str | Mapping,
     *,
-    items: Sequence[tuple[str | None, bytes | None]],
+    items: Sequence[tuple[str | None, bytes | np.ndarray | None]],
     names: Mapping[int, str] | None = None,
     task: str | None = None,
 ) -> list[Result]:
-    """A REST `:predict` response -> one `Result` per image in `items` ((name, encoded) as sent).
+    """A REST `:predict` response -> one `Result` per image in `items` ((name, image) as `inputs.iterate` gave them).
 
     Takes the columnar answer (`{"outputs": {name: nested lists}}`) and the row answer
     (`{"predictions": [{name: ...}, ...]}`); `{"error": ...}` raises `ServingError`.
@@ -164,11 +164,11 @@ def decode_rest_response(
 def decode_predict_response(
     response,
     *,
-    items: Sequence[tuple[str | None, bytes | None]],
+    items: Sequence[tuple[str | None, bytes | np.ndarray | None]],
     names: Mapping[int, str] | None = None,
     task: str | None = None,
 ) -> list[Result]:
-    """A gRPC `PredictResponse` -> one `Result` per image in `items` ((name, encoded) as sent)."""
+    """A gRPC `PredictResponse` -> one `Result` per image in `items` ((name, image) as `inputs.iterate` gave them)."""
     import tensorflow as tf
 
     return _results({k: tf.make_ndarray(v) for k, v in response.outputs.items()}, items, names, task)
