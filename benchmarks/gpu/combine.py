@@ -136,7 +136,7 @@ def readme(runs: dict, smi: dict, env: dict) -> str:
                  f"{' / '.join('yes' if f else 'no' for f in faster)} |")
     L.append("\n## End to end, graph by graph\n")
     L.append("Each column is the same script on the same kind of machine, with the models converted from that "
-             "commit (\"-\": not measured; PyTorch ran in the first two sessions only). Sessions differ: the same "
+             "commit (\"-\": not measured; PyTorch ran in the first two sessions and again with 97e94c4, in its second session). Sessions differ: the same "
              "detect network took 0.85, 0.72, 0.71 and 0.72 ms/img in four of them (obb's 0.71 and 0.93 in the last "
              "two), and paths a commit did not touch moved by up to 20 % (pose `predict_images` 1.87 with 657b899, "
              "1.45 with b3b2ceb, which changed only decoding), so a difference between two columns below about 10-20 % "
@@ -212,6 +212,24 @@ def experiments() -> list[str]:
                                              ("predict_images", "predict_images_staged", "predict_images_gpu_input")) + " |")
     L.append("\nThe buffer saves 0.1-0.4 ms/img where the batch is large (detect, segment, obb: 640x480 and larger "
              "images) and nothing measurable for classify's and pose's batches.\n")
+    layout = json.loads((folder / "97e94c4-layout.json").read_text())
+    L.append("**Grappler's layout optimizer turned off** (`layout_probe.py`, a second session of 97e94c4: four "
+             "processes, optimizer as TensorFlow sets it / off / as set / off, 10 warm-up + 40 calls each, ms/img, "
+             "mean of the two processes). A profile showed cuDNN transposing NCHW to NHWC and back around the "
+             "network's float32 convolutions (the optimizer rewrites them to NCHW; the TF32 kernels cuDNN picks "
+             "want NHWC). Turning it off changed the network's time by -13 % to +15 % depending on the task, "
+             "within the spread between two processes of the same setting (detect's network 0.72 and 0.66), and "
+             "changed the outputs slightly (other convolution algorithms), so it is not used.\n")
+    L.append("| task | network, as set / off | `predict_images` (buffer), as set / off | `serving_default`, as set / off |")
+    L.append("|---|---:|---:|---:|")
+    for task in TASKS:
+        cells = []
+        for key in ("network", "predict_images_staged", "serving_default"):
+            means = [[r[key]["mean"] for r in layout if r["task"] == task and r["layout"] == setting]
+                     for setting in ("default", "off")]
+            cells.append(" / ".join(ms(sum(m) / len(m)) if m else "-" for m in means))
+        L.append(f"| {task} | " + " | ".join(cells) + " |")
+    L.append("")
     L.append("**11239ae against b3b2ceb, SavedModels timed in one session** (`savedmodel_ab.py`, tensorflow backend, "
              "two blocks of 10 warm-up + 40 calls per model, alternating, mean of the blocks, ms/img, every output "
              "identical): `predict_images` from a numpy batch (as the end-to-end rows), from a batch already on the "
