@@ -1,6 +1,7 @@
 """The Keras-style predictor: every kind of source, results that draw and serialise, clear errors."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -86,6 +87,19 @@ def test_arrays_video_and_tf_data(detect, images, by_path, tmp_path):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
             np.testing.assert_array_equal(getattr(a, field), getattr(c, field))
         np.testing.assert_array_equal(a.image, frame[..., ::-1])
+
+
+def test_threads_predicting_arrays_at_once(detect, images):
+    """Each thread fills its own batch buffer: images of different sizes predicted at once stay their own."""
+    frames = [cv2.imread(str(p)) for p in images]
+    expected = [detect.predict(frame, verbose=False)[0] for frame in frames]
+    with ThreadPoolExecutor(len(frames)) as pool:
+        for _ in range(3):
+            for results, one in zip(pool.map(lambda f: detect.predict(np.stack([f, f]), verbose=False), frames), expected):
+                assert [r.orig_shape for r in results] == [one.orig_shape] * 2
+                for r in results:
+                    np.testing.assert_array_equal(r.boxes, one.boxes)
+                    np.testing.assert_array_equal(r.scores, one.scores)
 
 
 def test_thresholds_change_results(detect):

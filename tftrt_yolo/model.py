@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from pathlib import Path
 
@@ -45,7 +46,7 @@ class YoloModel:
         self._saved_model = tf.saved_model.load(str(self.path))
         self._serve = self._saved_model.signatures[signatures.ENCODED]
         self._serve_arrays = self._saved_model.signatures[signatures.ARRAYS]
-        self._image_batch = ImageBatchBuffer()
+        self._per_thread = threading.local()  # an ImageBatchBuffer per thread: a call refills its buffer
 
     task = property(lambda self: self.metadata.info.task)
     names = property(lambda self: self.metadata.info.names)
@@ -65,7 +66,9 @@ class YoloModel:
         size (RGB, or BGR when `bgr`); outputs as numpy. The batch reaches TensorFlow through an
         `ImageBatchBuffer`, without TensorFlow's copy."""
         thresholds = threshold_inputs(len(images), conf, iou, max_det)
-        outputs = self._serve_arrays(images=self._image_batch.tensor(images, bgr=bgr), **thresholds)
+        buffer = getattr(self._per_thread, "image_batch", None) or ImageBatchBuffer()
+        self._per_thread.image_batch = buffer
+        outputs = self._serve_arrays(images=buffer.tensor(images, bgr=bgr), **thresholds)
         return {k: v.numpy() for k, v in outputs.items()}  # read before the buffer is refilled
 
     def run_network(self, images):

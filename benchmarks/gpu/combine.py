@@ -229,7 +229,24 @@ def experiments() -> list[str]:
                      for setting in ("default", "off")]
             cells.append(" / ".join(ms(sum(m) / len(m)) if m else "-" for m in means))
         L.append(f"| {task} | " + " | ".join(cells) + " |")
-    L.append("")
+    L.append("\n**Where one segment `predict_images` call spends its time** (the profiler trace of 11239ae's model "
+             "that `decompose.py` took, [11239ae-profile-segment.tar.gz](variants/11239ae-profile-segment.tar.gz), "
+             "read with `profile_gpu_idle.py`, which sums the GPU's busy time per millisecond of the call; the "
+             "parts told apart by their kernels' names). The call took 26.2 ms with the profiler on, and the GPU "
+             "was busy for 9.0 ms of it, in 919 kernels and copies:\n")
+    L.append("| part (ms of the call) | span, ms | GPU busy, ms | kernels and copies |")
+    L.append("|---|---:|---:|---:|")
+    for part, span, busy, count in (("the numpy batch converted and copied (0-4.9)", 4.9, 1.39, 1),
+                                    ("letterbox, with its tables sent from the host (4.9-9.4)", 4.5, 1.11, 111),
+                                    ("network (9.4-20.6)", 11.2, 4.54, 585),
+                                    ("NMS (20.6-23.2)", 2.6, 0.47, 125),
+                                    ("masks, then the other outputs (23.2-26.2)", 3.0, 1.47, 97)):
+        L.append(f"| {part} | {span:.1f} | {busy:.2f} | {count} |")
+    L.append("\nEvery part but the input copy keeps the GPU idle most of the time: the host dispatching one small "
+             "kernel after another is the bound, the network's included (about 125 of its 585 kernels are "
+             "cuDNN's layout transposes; turning the layout optimizer off did not help, above). Fewer, larger "
+             "operations (XLA for the network; TF-TRT engines where TensorRT exists) are what moves it, not "
+             "faster kernels: segment's masks are 1.5 ms of GPU work for 8 images, NMS 0.5.\n")
     L.append("**11239ae against b3b2ceb, SavedModels timed in one session** (`savedmodel_ab.py`, tensorflow backend, "
              "two blocks of 10 warm-up + 40 calls per model, alternating, mean of the blocks, ms/img, every output "
              "identical): `predict_images` from a numpy batch (as the end-to-end rows), from a batch already on the "

@@ -1,4 +1,5 @@
-"""GPU busy time inside the last SavedModel call of a profiler trace, and the largest idle gaps.
+"""GPU busy time inside the last SavedModel call of a profiler trace, per millisecond of the call (which
+part of the graph ran when: the kernels' names tell), and the largest idle gaps.
 
     .venv/bin/python benchmarks/gpu/experiments/profile_gpu_idle.py 'PATH/*.xplane.pb'
 """
@@ -30,3 +31,10 @@ for t, d, name, line in k:
 print({l: round(v / 1e9, 2) for l, v in by_line.items()})
 for g, name, line in sorted(gaps, reverse=True)[:12]:
     print(f"  idle {g/1e9:6.3f} ms before {name[:90]} [{line}]")
+print("ms of the call: GPU busy ms, kernels, the first kernel's name")
+buckets = {}
+for t, d, name, line in k:
+    busy_ms, count, first = buckets.get(int((t - start) / 1e9), (0.0, 0, name))
+    buckets[int((t - start) / 1e9)] = (busy_ms + d / 1e9, count + 1, first)
+for ms_, (busy_ms, count, first) in sorted(buckets.items()):
+    print(f"  {ms_:3d}  {busy_ms:5.2f}  {count:4d}  {first[:80]}")

@@ -16,19 +16,23 @@ from tf_timing import on_host  # noqa: E402
 from timing import TASKS  # noqa: E402
 
 from tftrt_yolo.image_batch import ImageBatchBuffer  # noqa: E402
+from tftrt_yolo.inputs import encode_bgr  # noqa: E402
 
 
 def calls(model, encoded, numpy_batch, on_gpu, thresholds) -> dict:
     """name -> one timed call: `predict_images` from numpy (converted by TensorFlow, or through the
     `ImageBatchBuffer` `YoloModel.predict_arrays` uses) and from the GPU, and
-    `serving_default` with the encoded files."""
+    `serving_default` with the encoded files and with the batch's frames BMP-encoded (how `predict` sent
+    arrays and video frames before 5cc013c; now they go as pixels, `predict_images_staged`)."""
     images, serving = model.signatures["predict_images"], model.signatures["serving_default"]
     image_batch = ImageBatchBuffer()
+    bmp = tf.constant([encode_bgr(frame[..., ::-1]) for frame in numpy_batch])
     return {
         "predict_images": lambda: on_host(images(images=numpy_batch, **thresholds)),
         "predict_images_staged": lambda: on_host(images(images=image_batch.tensor(numpy_batch, bgr=False), **thresholds)),
         "predict_images_gpu_input": lambda: on_host(images(images=on_gpu, **thresholds)),
         "serving_default": lambda: on_host(serving(images=encoded, **thresholds)),
+        "serving_default_bmp_frames": lambda: on_host(serving(images=bmp, **thresholds)),
     }
 
 
