@@ -309,6 +309,40 @@ def test_clients_split_requests_by_batch(model, served_model):
                  model.predict(ZIDANE, conf=LOW_CONF, max_det=5))
 
 
+def test_clients_send_pixels_to_predict_images(model, served_model):
+    """signature_name="predict_images": one uint8 RGB batch per request, frames as they are and files decoded
+    by the client as the graph decodes them; results as `predict`'s."""
+    import cv2
+    import tensorflow as tf
+
+    def run(inputs):
+        assert inputs["images"].dtype == tf.uint8 and inputs["images"].shape[-1] == 3
+        return {k: v.numpy() for k, v in model._serve_arrays(**inputs).items()}
+
+    rest = serving.RestClient("http://localhost:8501", "yolov8n", model_dir=served_model,
+                              signature_name="predict_images")
+
+    def post(data):
+        body = json.loads(data)
+        assert body["signature_name"] == "predict_images"
+        inputs = {k: tf.constant(np.asarray(v, np.uint8 if k == "images" else None)) for k, v in body["inputs"].items()}
+        inputs["max_det"] = tf.cast(inputs["max_det"], tf.int32)
+        inputs["conf"], inputs["iou"] = (tf.cast(inputs[k], tf.float32) for k in ("conf", "iou"))
+        return json.dumps({"outputs": {k: v.tolist() for k, v in run(inputs).items()}}).encode()
+
+    rest._post = post
+    grpc_client = serving.GrpcClient("localhost:8500", "yolov8n", model_dir=served_model,
+                                     signature_name="predict_images")
+    grpc_client._predict = lambda request: _predict_response(
+        run({k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}))
+    frames = [cv2.imread(str(BUS))] * 3
+    for client in (rest, grpc_client):
+        _assert_same(client.predict(frames, conf=LOW_CONF, max_det=5), model.predict(frames, conf=LOW_CONF, max_det=5))
+        _assert_same(client.predict(str(BUS), conf=LOW_CONF, max_det=5), model.predict(BUS, conf=LOW_CONF, max_det=5))
+        with pytest.raises(InputError, match="one size per call"):
+            client.predict([BUS, ZIDANE])
+
+
 def test_decoding_of_every_task_and_errors():
     from tftrt_yolo.tasks import SPECS
 

@@ -34,6 +34,20 @@ def encoded(image: bytes | np.ndarray) -> bytes:
     return encode_bgr(image) if isinstance(image, np.ndarray) else image
 
 
+def rgb_batch(images: list[bytes | np.ndarray]) -> np.ndarray:
+    """Items of `iterate` as one uint8 [N, H, W, 3] RGB batch (what `predict_images` takes): encoded images
+    decoded here as the graph decodes them (OpenCV's reader), arrays as they are; all of one size."""
+    arrays = [image if isinstance(image, np.ndarray) else cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
+              for image in images]
+    if any(array is None for array in arrays):
+        raise InputError("OpenCV cannot decode an image of the batch (a GIF, or a corrupt file): send it to "
+                         "serving_default, which decodes GIFs too")
+    if len({array.shape for array in arrays}) > 1:
+        raise InputError(f"predict_images takes images of one size per call, got {sorted({a.shape for a in arrays})}: "
+                         "send these to serving_default, or one image per call (batch_size=1)")
+    return np.stack([cv2.cvtColor(array, cv2.COLOR_BGR2RGB) for array in arrays])
+
+
 def encode_bgr(array: np.ndarray, name: str = "array") -> bytes:
     check_array(array, name)
     ok, buffer = cv2.imencode(".bmp", array)

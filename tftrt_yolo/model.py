@@ -11,12 +11,12 @@ import numpy as np
 
 from tftrt_yolo import inputs
 from tftrt_yolo.errors import InputError, UnreadableImageWarning
+from tftrt_yolo.image_batch import ImageBatchBuffer
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.results import Result, from_outputs
 from tftrt_yolo import signatures
 from tftrt_yolo.signatures import PREDICT_DEFAULTS as DEFAULTS
 from tftrt_yolo.signatures import check_thresholds, threshold_inputs
-from tftrt_yolo.image_batch import ImageBatchBuffer
 from tftrt_yolo.tasks import task_spec
 
 

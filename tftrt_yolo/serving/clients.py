@@ -19,7 +19,7 @@ from tftrt_yolo.serving.protocol import (
     rest_predict_body,
     rest_url,
 )
-from tftrt_yolo.signatures import PREDICT_DEFAULTS, check_thresholds
+from tftrt_yolo.signatures import ARRAYS, PREDICT_DEFAULTS, check_thresholds
 
 
 class _Client:
@@ -50,6 +50,13 @@ class _Client:
 
     __call__ = predict
 
+    def _images(self, batch):
+        """What a request carries: encoded images for `serving_default`, one uint8 RGB batch for
+        `predict_images`."""
+        if self.signature_name == ARRAYS:
+            return inputs.rgb_batch([image for _, image in batch])
+        return [inputs.encoded(image) for _, image in batch]
+
 
 class RestClient(_Client):
     """Predictions from TensorFlow Serving's REST API (`POST /v1/models/NAME[...]:predict`).
@@ -63,7 +70,8 @@ class RestClient(_Client):
         task: without `model_dir` it is read from the outputs.
         batch_size: images per request (default: the model's batch, else 1).
         timeout: seconds per request.
-        signature_name: "serving_default" (encoded images) or "predict_images".
+        signature_name: "serving_default" (encoded images) or "predict_images" (the client sends pixels:
+            one uint8 RGB batch per request, its images of one size, files decoded here with OpenCV).
 
     `predict(x, conf, iou, max_det)` takes anything `tftrt_yolo.load(...).predict` takes and
     returns one `Result` per image; the server's errors raise ServingError.
@@ -86,8 +94,8 @@ class RestClient(_Client):
         self.url = rest_url(url, model_name, version=version, label=label)
 
     def _predict_batch(self, batch, conf, iou, max_det) -> list[Result]:
-        body = rest_predict_body([inputs.encoded(image) for _, image in batch], conf=conf, iou=iou,
-                                 max_det=max_det, signature_name=self.signature_name)
+        body = rest_predict_body(self._images(batch), conf=conf, iou=iou, max_det=max_det,
+                                 signature_name=self.signature_name)
         answer = self._post(json.dumps(body).encode())
         return decode_rest_response(answer, items=batch, names=self.names, task=self.task)
 
@@ -131,9 +139,9 @@ class GrpcClient(_Client):
         self._stub = None
 
     def _predict_batch(self, batch, conf, iou, max_det) -> list[Result]:
-        request = predict_request([inputs.encoded(image) for _, image in batch], model_name=self.model_name,
-                                  conf=conf, iou=iou, max_det=max_det, signature_name=self.signature_name,
-                                  version=self.version, label=self.label)
+        request = predict_request(self._images(batch), model_name=self.model_name, conf=conf, iou=iou,
+                                  max_det=max_det, signature_name=self.signature_name, version=self.version,
+                                  label=self.label)
         return decode_predict_response(self._predict(request), items=batch, names=self.names, task=self.task)
 
     def _predict(self, request):

@@ -38,24 +38,35 @@ def rest_url(base_url: str, model_name: str, *, version: int | None = None, labe
 
 
 def rest_predict_body(
-    images: Sequence[bytes],
+    images: Sequence[bytes] | np.ndarray,
     *,
     conf: float = PREDICT_DEFAULTS["conf"],
     iou: float = PREDICT_DEFAULTS["iou"],
     max_det: int = PREDICT_DEFAULTS["max_det"],
     signature_name: str = DEFAULT_SIGNATURE,
 ) -> dict:
-    """A REST `:predict` body in the columnar ("inputs") format: images as {"b64": ...}, thresholds per image."""
-    if not images:
+    """A REST `:predict` body in the columnar ("inputs") format: encoded images as {"b64": ...} or, for
+    `predict_images`, uint8 [N, H, W, 3] RGB as nested lists; thresholds per image."""
+    if isinstance(images, np.ndarray):
+        _check_pixels(images)
+        sent = images.tolist()
+    elif not images:
         raise InputError("no images to send")
+    else:
+        sent = [{"b64": base64.b64encode(bytes(b)).decode("ascii")} for b in images]
     thresholds = threshold_inputs(len(images), conf, iou, max_det)
     return {
         "signature_name": signature_name,
         "inputs": {
-            IMAGES: [{"b64": base64.b64encode(bytes(b)).decode("ascii")} for b in images],
+            IMAGES: sent,
             **{k: v.tolist() for k, v in thresholds.items()},  # max_det stays JSON integers (DT_INT32)
         },
     }
+
+
+def _check_pixels(images: np.ndarray) -> None:
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or not len(images):
+        raise InputError(f"image arrays must be uint8 [N, H, W, 3] RGB, got {images.dtype} {images.shape}")
 
 
 def predict_request(
@@ -83,8 +94,7 @@ def predict_request(
     elif label is not None:
         request.model_spec.version_label = label
     if isinstance(images, np.ndarray):
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-            raise InputError(f"image arrays must be uint8 [N, H, W, 3] RGB, got {images.dtype} {images.shape}")
+        _check_pixels(images)
         request.inputs[IMAGES].CopyFrom(tf.make_tensor_proto(images, dtype=tf.uint8))
     else:
         if not images:
