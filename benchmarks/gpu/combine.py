@@ -217,7 +217,7 @@ def experiments() -> list[str]:
              "processes, optimizer as TensorFlow sets it / off / as set / off, 10 warm-up + 40 calls each, ms/img, "
              "mean of the two processes). A profile showed cuDNN transposing NCHW to NHWC and back around the "
              "network's float32 convolutions (the optimizer rewrites them to NCHW; the TF32 kernels cuDNN picks "
-             "want NHWC). Turning it off changed the network's time by -13 % to +15 % depending on the task, "
+             "want NHWC). Turning it off changed the network's time by -14 % to +15 % depending on the task, "
              "within the spread between two processes of the same setting (detect's network 0.72 and 0.66), and "
              "changed the outputs slightly (other convolution algorithms), so it is not used.\n")
     L.append("| task | network, as set / off | `predict_images` (buffer), as set / off | `serving_default`, as set / off |")
