@@ -231,14 +231,14 @@ def experiments() -> list[str]:
         L.append(f"| {task} | " + " | ".join(cells) + " |")
     L.append("\n**Where one segment `predict_images` call spends its time** (the profiler trace of 11239ae's model "
              "that `decompose.py` took, [11239ae-profile-segment.tar.gz](variants/11239ae-profile-segment.tar.gz), "
-             "read with `profile_gpu_idle.py`, which sums the GPU's busy time per millisecond of the call; the "
-             "parts told apart by their kernels' names). The call took 26.2 ms with the profiler on, and the GPU "
+             "read with `profile_gpu_idle.py TRACE 4.9,9.37,20.6,23.15`: the parts' bounds read off its GPU time per "
+             "millisecond of the call, where the kernels' names change). The call took 26.2 ms with the profiler on, and the GPU "
              "was busy for 9.0 ms of it, in 919 kernels and copies:\n")
     L.append("| part (ms of the call) | span, ms | GPU busy, ms | kernels and copies |")
     L.append("|---|---:|---:|---:|")
     for part, span, busy, count in (("the numpy batch converted and copied (0-4.9)", 4.9, 1.39, 1),
                                     ("letterbox, with its tables sent from the host (4.9-9.4)", 4.5, 1.11, 111),
-                                    ("network (9.4-20.6)", 11.2, 4.54, 585),
+                                    ("network (9.4-20.6)", 11.2, 4.57, 585),
                                     ("NMS (20.6-23.2)", 2.6, 0.47, 125),
                                     ("masks, then the other outputs (23.2-26.2)", 3.0, 1.47, 97)):
         L.append(f"| {part} | {span:.1f} | {busy:.2f} | {count} |")

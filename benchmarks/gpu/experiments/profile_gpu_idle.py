@@ -1,7 +1,8 @@
 """GPU busy time inside the last SavedModel call of a profiler trace, per millisecond of the call (which
-part of the graph ran when: the kernels' names tell), and the largest idle gaps.
+part of the graph ran when: the kernels' names tell), and the largest idle gaps; with BOUNDS (ms into the
+call, comma-separated, read off the per-millisecond table), each part's span, GPU time and kernel count.
 
-    .venv/bin/python benchmarks/gpu/experiments/profile_gpu_idle.py 'PATH/*.xplane.pb'
+    .venv/bin/python benchmarks/gpu/experiments/profile_gpu_idle.py 'PATH/*.xplane.pb' [BOUNDS]
 """
 import glob
 import sys
@@ -38,3 +39,9 @@ for t, d, name, line in k:
     buckets[int((t - start) / 1e9)] = (busy_ms + d / 1e9, count + 1, first)
 for ms_, (busy_ms, count, first) in sorted(buckets.items()):
     print(f"  {ms_:3d}  {busy_ms:5.2f}  {count:4d}  {first[:80]}")
+if len(sys.argv) > 2:  # parts: events that start inside each, their summed durations
+    bounds = [0.0] + [float(b) for b in sys.argv[2].split(",")] + [dur / 1e9]
+    print("part (ms of the call): span ms, GPU ms, kernels and copies")
+    for lo, hi in zip(bounds, bounds[1:]):
+        inside = [d for t, d, _, _ in k if lo <= (t - start) / 1e9 < hi]
+        print(f"  {lo:6.2f}-{hi:6.2f}  {hi - lo:5.2f}  {sum(inside) / 1e9:5.2f}  {len(inside):4d}")
