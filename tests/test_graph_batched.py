@@ -47,8 +47,10 @@ def test_preprocess_images_equals_one_by_one(letterboxed):
     one = preprocess.letterbox if letterboxed else preprocess.resize_and_crop
     for i in range(3):
         np.testing.assert_array_equal(floats[i].numpy(), tf.function(one)(images[i], size).numpy())
-    batched = tf.function(preprocess.preprocess_image_batch)(images, size, letterboxed)  # the branch a GPU takes
+    batched = tf.function(preprocess.preprocess_image_batch)(images, size, letterboxed)
     np.testing.assert_array_equal(batched.numpy(), floats.numpy())
+    compiled = preprocess.compiled_image_batch(images, size, letterboxed)  # what a GPU runs: XLA's
+    np.testing.assert_array_equal(compiled.numpy(), floats.numpy())
 
 
 def random_detections(seed, n=4, anchors=600, nc=3):
@@ -103,6 +105,38 @@ def test_batched_nms_without_candidates(batched_nms):
     assert counts.numpy().tolist() == [0, 0] and selected.shape == (2, 0)
 
 
+def rotated_detections(seed):
+    xywh, scores, classes = random_detections(seed)
+    angles = np.random.default_rng(seed).uniform(0, np.pi / 2, scores.shape + (1,)).astype(np.float32)
+    return np.concatenate([xywh, angles], -1), scores, classes
+
+
+@pytest.mark.parametrize("cap", [600, 64], ids=["every candidate", "capped"])
+def test_compiled_greedy_nms_equals_the_dynamic_one(cap):
+    """The XLA version a GPU runs keeps exactly what the dynamic one keeps: within its cap, and through the
+    fallback when an image has more candidates than the cap and fewer than max_det kept among them."""
+    xywh, scores, classes = random_detections(4)
+    xyxy = nms.xywh_to_xyxy(tf.constant(xywh))
+    thresholds = (tf.constant([0.25, 0.5, 0.01, 1.5]), tf.constant([0.7, 0.45, 0.3, 0.7]), tf.constant([300, 7, 1000, 300]))
+    expected, expected_counts = tf.function(nms.batched_greedy_nms)(xyxy, scores, classes, *thresholds)
+    selected, counts = tf.function(nms.compiled_greedy_nms)(xyxy, scores, classes, *thresholds, cap)
+    np.testing.assert_array_equal(counts.numpy(), expected_counts.numpy())
+    for i, count in enumerate(counts.numpy()):
+        np.testing.assert_array_equal(selected[i, :count].numpy(), expected[i, :count].numpy(), err_msg=f"image {i}")
+
+
+def test_capped_greedy_nms_says_when_it_is_exact():
+    xywh, scores, classes = random_detections(5, n=2)
+    xyxy = nms.xywh_to_xyxy(tf.constant(xywh))
+    conf, iou = tf.constant([0.1, 0.1]), tf.constant([0.7, 0.7])
+    assert (scores > 0.1).sum(axis=1).min() > 64
+    for max_det, exact in (([300, 300], False), ([5, 300], False), ([5, 5], True)):
+        *_, is_exact = nms.capped_greedy_nms(xyxy, scores, classes, conf, iou, tf.constant(max_det), 64)
+        assert bool(is_exact) is exact, max_det
+    *_, is_exact = nms.capped_greedy_nms(xyxy, scores, classes, conf, iou, tf.constant([300, 300]), scores.shape[1])
+    assert bool(is_exact)
+
+
 def fast_nms_reference(rboxes, scores, classes, conf, iou, max_det):
     """Ultralytics' TorchNMS.fast_nms over batch_probiou, for one image, in numpy."""
     order = [i for i in np.argsort(-scores, kind="stable") if scores[i] > conf]
@@ -113,9 +147,7 @@ def fast_nms_reference(rboxes, scores, classes, conf, iou, max_det):
 
 
 def test_batched_rotated_nms_is_fast_nms():
-    xywh, scores, classes = random_detections(7)
-    angles = np.random.default_rng(7).uniform(0, np.pi / 2, scores.shape + (1,)).astype(np.float32)
-    rboxes = np.concatenate([xywh, angles], -1)
+    rboxes, scores, classes = rotated_detections(7)
     conf, iou, max_det = [0.25, 0.6, 0.05, 0.3], [0.7, 0.3, 0.5, 0.7], [300, 5, 300, 300]
     selected, counts = tf.function(nms.batched_rotated_nms)(
         rboxes, scores, classes, tf.constant(conf), tf.constant(iou), tf.constant(max_det)

@@ -180,6 +180,13 @@ def test_repository_refuses_what_tensorflow_serving_would_refuse(tmp_path, serve
         serving.write_model_repository([served_model, other], tmp_path / "r3", warmup=False)
     assert not (tmp_path / "r3" / "yolov8n").exists()  # checked before anything was copied
 
+    compiled = tmp_path / "xla" / "yolov8n" / "1"  # metadata says backend xla
+    shutil.copytree(served_model, compiled)
+    (compiled / METADATA_FILE).write_text(json.dumps({**meta, "backend": "xla"}))
+    with pytest.raises(InputError, match="backend='xla'.*TensorFlow Serving 2.17.*backend='tensorflow'"):
+        serving.write_model_repository([compiled], tmp_path / "r4", warmup=False)
+    assert not (tmp_path / "r4").exists()
+
 
 # --------------------------------------------------------------------------- requests
 

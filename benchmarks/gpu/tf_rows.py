@@ -98,11 +98,14 @@ def one(root: Path, task: str, backend: str, warmup: int, iterations: int) -> di
         floats, image_sizes = tf.identity(floats), tf.identity(image_sizes)
     timed(row, "network", lambda: touch(m.run_network(floats)), warmup, iterations)
     raw = m.run_network(floats)
-    if task != "classify":  # the NMS alone, the first part of `postprocess`
+    if task != "classify":  # the NMS alone, the first part of `postprocess`; _xla: greedy NMS compiled by XLA
         nc, rotated = len(info.names), task == "obb"
-        select = any_shape(lambda pred, conf, iou, max_det: postprocess._select(
-            pred, nc, conf, iou, max_det, rotated=rotated), raw[0], *thresholds.values())
-        timed(row, "nms", lambda: on_host(select(raw[0], *thresholds.values())), warmup, iterations)
+        for suffix, compiled in (("", False), ("_xla", True)):
+            if compiled and rotated:  # rotated NMS is never compiled
+                continue
+            select = any_shape(lambda pred, conf, iou, max_det: postprocess._select(
+                pred, nc, conf, iou, max_det, rotated=rotated, compiled=compiled), raw[0], *thresholds.values())
+            timed(row, "nms" + suffix, lambda: on_host(select(raw[0], *thresholds.values())), warmup, iterations)
     if task == "segment":  # after NMS: letterbox-size masks of the kept boxes, then back to the images' sizes
         kept = select(raw[0], *thresholds.values())
         boxes = nms.xywh_to_xyxy(kept["xywh"])

@@ -2,8 +2,11 @@
 
 It wraps the network (float32 NHWC in [0, 1], raw heads out: what onnx2tf
 wrote, or that network after TF-TRT converted it) between the in-graph
-pre-processing and post-processing, which stay plain fp32 TensorFlow for
-every backend and precision, and exposes two signatures:
+pre-processing and post-processing, which stay fp32 TensorFlow for every
+backend and precision (the XLA backend compiles the letterbox of uint8
+batches and, on a GPU, greedy NMS too; the other backends have no XLA in
+them: TensorFlow Serving 2.17 has no XLA compiler for GPUs), and exposes two
+signatures:
 
 - `serving_default`: `images` (string [N], JPEG/PNG/BMP/GIF bytes, any sizes),
   `conf`, `iou`, `max_det` ([N] each, one per image, or [1] for all) -- what
@@ -21,7 +24,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tftrt_yolo.graph import postprocess
-from tftrt_yolo.graph.preprocess import image_sizes_of, preprocess_encoded, preprocess_image_batch, preprocess_images
+from tftrt_yolo.graph.preprocess import compiled_image_batch, image_sizes_of, preprocess_encoded, preprocess_images
 from tftrt_yolo.metadata import ModelInfo
 from tftrt_yolo.signatures import ARRAYS, ENCODED, IMAGE_SIZES, IMAGES
 from tftrt_yolo.tasks import task_spec
@@ -43,6 +46,7 @@ class EndToEndModel(tf.Module):
         self._info = info
         self._spec = task_spec(info.task)
         self._batch = None if dynamic else batch
+        self._jit_compile = jit_compile
         network_fn = network.signatures["serving_default"]
         self.run_network = tf.function(
             lambda x: [network_fn(images=x)[f"output_{i}"] for i in range(self._spec.network_outputs)],
@@ -50,12 +54,10 @@ class EndToEndModel(tf.Module):
             autograph=False,
         )
         if jit_compile:  # XLA compiles the batched letterbox too, once per input shape (uint8 batches: one size)
-            batch = tf.function(
-                lambda images: preprocess_image_batch(images, info.imgsz, self._spec.letterbox),
-                jit_compile=True,
-                autograph=False,
+            self._preprocess_images = lambda images: (
+                compiled_image_batch(images, info.imgsz, self._spec.letterbox),
+                image_sizes_of(images),
             )
-            self._preprocess_images = lambda images: (batch(images), image_sizes_of(images))
         else:
             self._preprocess_images = lambda images: preprocess_images(images, info.imgsz, self._spec.letterbox)
 
@@ -72,7 +74,8 @@ class EndToEndModel(tf.Module):
         outputs = [o[:n] for o in self.run_network(floats)]
         conf, iou, max_det = (tf.broadcast_to(tf.reshape(t, [-1]), [n]) for t in (conf, iou, max_det))
         result = postprocess.BY_TASK[self._info.task](
-            outputs, image_sizes, self._info, imgsz=self._info.imgsz, conf=conf, iou=iou, max_det=max_det
+            outputs, image_sizes, self._info, imgsz=self._info.imgsz, conf=conf, iou=iou, max_det=max_det,
+            compiled=self._jit_compile,
         )
         return result | {IMAGE_SIZES: image_sizes}
 

@@ -7,6 +7,8 @@ NonMaxSuppressionV5 (`greedy_nms`), or for the batch at once with the same IoU
 arithmetic and the same kept sets (`batched_greedy_nms`). Rotated boxes use
 Fast-NMS over the probabilistic IoU, exactly as
 `TorchNMS.fast_nms(iou_func=batch_probiou)` does, for the batch at once.
+On a GPU, greedy NMS runs compiled by XLA over each image's best candidates
+(`compiled_greedy_nms`), falling back to the dynamic version where that is not exact.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 CLASS_OFFSET = 7680.0  # Ultralytics' max_wh
-_ROUNDS_PER_CHECK = 4  # suppression rounds per loop iteration of `batched_greedy_nms`
+_ROUNDS_PER_CHECK = 4  # suppression rounds per loop iteration of `_greedy_kept`
 
 
 def xywh_to_xyxy(xywh: tf.Tensor) -> tf.Tensor:
@@ -119,8 +121,8 @@ def _iou_matrix(boxes):
     return tf.where((area[..., :, None] <= 0.0) | (area[..., None, :] <= 0.0), 0.0, iou)
 
 
-def batched_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
-    """`greedy_nms` for a batch ([N, A, ...] and [N] thresholds) without a loop over images or boxes.
+def _greedy_kept(boxes, valid, iou):
+    """Greedy NMS over ranked candidates [N, K, 4] (class-offset corners; `valid` [N, K]): kept flags [N, K].
 
     Greedy NMS keeps a box when no kept, higher-ranked box overlaps it by more than `iou`. That rule,
     applied to every box at once and repeated until nothing changes, settles on exactly the greedy kept
@@ -128,9 +130,7 @@ def batched_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
     iteration applies it `_ROUNDS_PER_CHECK` times: on a GPU, every check of the loop condition waits for
     the device, while a round costs three small kernels.
     """
-    order, valid = _candidates(scores, conf)
-    boxes = _offset_by_class(boxes_xyxy, classes, order, 4)
-    suppresses = (_iou_matrix(boxes) > iou[:, None, None]) & _ranks_before(tf.shape(order)[1])
+    suppresses = (_iou_matrix(boxes) > iou[:, None, None]) & _ranks_before(tf.shape(boxes)[1])
 
     def rule(kept):
         return valid & tf.logical_not(tf.reduce_any(kept[:, :, None] & suppresses, axis=1))
@@ -143,16 +143,61 @@ def batched_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
     _, kept = tf.while_loop(
         lambda previous, kept: tf.reduce_any(previous != kept), lambda _, kept: rounds(kept), rounds(valid)
     )
-    return _first_kept(order, kept, max_det)
+    return kept
+
+
+def _fast_nms_kept(rboxes, valid, iou):
+    """Fast-NMS over ranked candidates [N, K, 5] (class-offset xywhr): a box is dropped when any
+    higher-ranked candidate, kept or not, overlaps it by more than `iou` (probabilistic IoU)."""
+    earlier = _ranks_before(tf.shape(rboxes)[1])
+    overlapping = (probiou_matrix(rboxes) > iou[:, None, None]) & earlier & valid[:, :, None]
+    return valid & tf.logical_not(tf.reduce_any(overlapping, axis=1))
+
+
+def batched_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
+    """`greedy_nms` for a batch ([N, A, ...] and [N] thresholds) without a loop over images or boxes."""
+    order, valid = _candidates(scores, conf)
+    return _first_kept(order, _greedy_kept(_offset_by_class(boxes_xyxy, classes, order, 4), valid, iou), max_det)
 
 
 def batched_rotated_nms(rboxes, scores, classes, conf, iou, max_det):
     """Fast-NMS over probabilistic IoU for a batch (xywhr [N, A, 5]); same return as `batched_greedy_nms`.
 
-    A box is dropped when any higher-ranked candidate, kept or not, overlaps it by more than `iou`.
+    Not compiled by XLA on a GPU, unlike greedy NMS: XLA's log and exp move the probabilistic IoU (by up
+    to 0.05 for degenerate boxes, on a CPU), so it would keep other boxes.
     """
     order, valid = _candidates(scores, conf)
-    boxes = _offset_by_class(rboxes, classes, order, 2)
-    earlier = _ranks_before(tf.shape(order)[1])
-    overlapping = (probiou_matrix(boxes) > iou[:, None, None]) & earlier & valid[:, :, None]
-    return _first_kept(order, valid & tf.logical_not(tf.reduce_any(overlapping, axis=1)), max_det)
+    return _first_kept(order, _fast_nms_kept(_offset_by_class(rboxes, classes, order, 2), valid, iou), max_det)
+
+
+# Candidates `capped_greedy_nms` ranks per image. Its suppression matrix is [N, cap, cap] (8 MB of flags at
+# batch 8).
+CANDIDATE_CAP = 1024
+
+
+@tf.function(jit_compile=True, autograph=False)
+def capped_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det, cap: int):
+    """`batched_greedy_nms` over each image's `cap` best candidates only, with static shapes, so that XLA
+    compiles it into a few kernels (on a GPU, the dynamic version is bound by the host launching its ~125
+    small ones). Returns (indices [N, cap], count [N], exact []).
+
+    A box's fate depends only on the boxes ranked above it, so the kept flags of the first `cap`
+    candidates are those of all candidates; the result is exact unless some image has more than `cap`
+    candidates and fewer than max_det of its first `cap` kept. `exact` says so for the batch: callers fall
+    back to the dynamic version when it is false (`cap` must be at most the number of anchors).
+    """
+    is_candidate = scores > conf[:, None]
+    # TopK ranks as `_candidates`' stable sort does: by descending score, ties by index
+    order = tf.math.top_k(tf.where(is_candidate, scores, -float("inf")), k=cap).indices
+    valid = tf.gather(is_candidate, order, batch_dims=1)
+    positions, kept = kept_first(_greedy_kept(_offset_by_class(boxes_xyxy, classes, order, 4), valid, iou))
+    exact = tf.reduce_all((_count(is_candidate, axis=1) <= cap) | (kept >= max_det))
+    return tf.gather(order, positions, batch_dims=1), tf.minimum(kept, max_det), exact
+
+
+def compiled_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det, cap: int = CANDIDATE_CAP):
+    """What a GPU runs: `capped_greedy_nms`, and `batched_greedy_nms` where that is not exact. Same return
+    as `batched_greedy_nms`."""
+    args = (boxes_xyxy, scores, classes, conf, iou, max_det)
+    selected, counts, exact = capped_greedy_nms(*args, min(cap, boxes_xyxy.shape[1]))
+    return tf.cond(exact, lambda: (selected, counts), lambda: batched_greedy_nms(*args))

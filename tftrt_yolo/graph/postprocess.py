@@ -14,8 +14,9 @@ from tftrt_yolo.graph import nms
 from tftrt_yolo.graph.preprocess import letterbox_geometry, on_host, per_device
 
 
-def _select(pred, nc, conf, iou, max_det, rotated):
-    """NMS over raw head output [N, 4+nc+extra, A] with thresholds [N] -> per-detection tensors [N, D, ...]."""
+def _select(pred, nc, conf, iou, max_det, rotated, compiled=False):
+    """NMS over raw head output [N, 4+nc+extra, A] with thresholds [N] -> per-detection tensors [N, D, ...].
+    `compiled`: on a GPU, greedy NMS compiled by XLA (`nms.compiled_greedy_nms`), for the XLA backend."""
     pred = tf.transpose(pred, [0, 2, 1])
     xywh, cls, extra = pred[..., :4], pred[..., 4 : 4 + nc], pred[..., 4 + nc :]
     scores = tf.reduce_max(cls, axis=-1)
@@ -25,7 +26,7 @@ def _select(pred, nc, conf, iou, max_det, rotated):
         rboxes = tf.concat([xywh, extra[..., -1:]], -1)
         selected, counts = nms.batched_rotated_nms(rboxes, scores, classes, conf, iou, max_det)
     else:
-        xyxy = nms.xywh_to_xyxy(xywh)
+        args = (nms.xywh_to_xyxy(xywh), scores, classes, conf, iou, max_det)
 
         def one_by_one():  # NonMaxSuppressionV5's greedy loop per image, every image padded to the largest max_det
             padded = tf.reduce_max(tf.concat([max_det, [1]], 0))
@@ -34,15 +35,11 @@ def _select(pred, nc, conf, iou, max_det, rotated):
                 selected, count = nms.greedy_nms(*args[:5], padded)
                 return selected, tf.minimum(count, args[5])
 
-            return tf.map_fn(
-                one_image,
-                (xyxy, scores, classes, conf, iou, max_det),
-                fn_output_signature=(tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32)),
-            )
+            signature = (tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32))
+            return tf.map_fn(one_image, args, fn_output_signature=signature)
 
-        selected, counts = per_device(
-            one_by_one, lambda: nms.batched_greedy_nms(xyxy, scores, classes, conf, iou, max_det)
-        )
+        batched = nms.compiled_greedy_nms if compiled else nms.batched_greedy_nms
+        selected, counts = per_device(one_by_one, lambda: batched(*args))
     most = tf.reduce_max(tf.concat([counts, [0]], 0))
     selected = selected[:, :most]
     valid = tf.range(most)[None, :] < counts[:, None]
@@ -77,14 +74,14 @@ def _boxes_in_original(xyxy, image_sizes, imgsz, valid):
     return tf.where(valid[..., None], tf.stack([x1, y1, x2, y2], -1), 0.0)
 
 
-def detect(pred, image_sizes, *, nc, imgsz, conf, iou, max_det):
-    det = _select(pred, nc, conf, iou, max_det, rotated=False)
+def detect(pred, image_sizes, *, nc, imgsz, conf, iou, max_det, compiled=False):
+    det = _select(pred, nc, conf, iou, max_det, rotated=False, compiled=compiled)
     boxes = _boxes_in_original(nms.xywh_to_xyxy(det["xywh"]), image_sizes, imgsz, det["valid"])
     return {k: det[k] for k in ("scores", "classes", "num_detections")} | {"boxes": boxes}
 
 
-def pose(pred, image_sizes, *, nc, kpt_shape, imgsz, conf, iou, max_det):
-    det = _select(pred, nc, conf, iou, max_det, rotated=False)
+def pose(pred, image_sizes, *, nc, kpt_shape, imgsz, conf, iou, max_det, compiled=False):
+    det = _select(pred, nc, conf, iou, max_det, rotated=False, compiled=compiled)
     out = {k: det[k] for k in ("scores", "classes", "num_detections")}
     out["boxes"] = _boxes_in_original(nms.xywh_to_xyxy(det["xywh"]), image_sizes, imgsz, det["valid"])
     kpts = tf.reshape(det["extra"], tf.concat([tf.shape(det["extra"])[:2], list(kpt_shape)], 0))
@@ -106,7 +103,7 @@ def _rbox_corners(rboxes):
 
 
 def obb(pred, image_sizes, *, nc, imgsz, conf, iou, max_det):
-    det = _select(pred, nc, conf, iou, max_det, rotated=True)
+    det = _select(pred, nc, conf, iou, max_det, rotated=True, compiled=False)
     pad_x, pad_y, gain_x, gain_y, _, _ = _scale_to_original(image_sizes, imgsz)
     xywh = det["xywh"]
     rboxes = tf.stack(
@@ -221,8 +218,8 @@ def _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left):
     return tf.cast(resized & rows_inside[:, None, :, None] & cols_inside[:, None, None, :], tf.uint8)
 
 
-def segment(pred, protos, image_sizes, *, nc, imgsz, conf, iou, max_det):
-    det = _select(pred, nc, conf, iou, max_det, rotated=False)
+def segment(pred, protos, image_sizes, *, nc, imgsz, conf, iou, max_det, compiled=False):
+    det = _select(pred, nc, conf, iou, max_det, rotated=False, compiled=compiled)
     xyxy = nms.xywh_to_xyxy(det["xywh"])
     masks_lb = _letterbox_masks(det["extra"], protos, xyxy, imgsz)
     # Ultralytics drops detections whose mask is empty; move the kept ones to the front
@@ -255,6 +252,9 @@ BY_TASK = {
     "pose": lambda outputs, image_sizes, info, **kw: pose(
         outputs[0], image_sizes, nc=len(info.names), kpt_shape=info.kpt_shape, **kw
     ),
-    "obb": lambda outputs, image_sizes, info, **kw: obb(outputs[0], image_sizes, nc=len(info.names), **kw),
-    "classify": lambda outputs, image_sizes, info, **kw: classify(outputs[0]),
+    # rotated NMS is never compiled (see nms.batched_rotated_nms)
+    "obb": lambda outputs, image_sizes, info, compiled=False, **kw: obb(
+        outputs[0], image_sizes, nc=len(info.names), **kw
+    ),
+    "classify": lambda outputs, image_sizes, info, **_: classify(outputs[0]),
 }

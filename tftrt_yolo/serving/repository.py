@@ -138,6 +138,12 @@ def _plan(models, names, repo: Path) -> list[_Entry]:
     for i, source in enumerate(models):
         source = Path(source)
         metadata = read_metadata(source)  # checks saved_model.pb and our metadata are there
+        if metadata.backend == "xla":
+            raise InputError(
+                f"{source} was converted with backend='xla': TensorFlow Serving 2.17 has no XLA compiler for GPUs "
+                "and turns XLA off on CPUs, so it would fail every request; convert the model for serving with "
+                "backend='tensorflow' or backend='tensorrt'"
+            )
         name = names[i] if names is not None else source.absolute().parent.name
         if not _NAME.match(name or ""):
             raise InputError(

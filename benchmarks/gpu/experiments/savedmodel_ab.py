@@ -1,12 +1,14 @@
 """ON THE GPU MACHINE: two SavedModels of each task (the previous commit's, /tmp/gpu/old_models, and this
-tree's, /tmp/gpu/models; tensorflow backend) timed in the same session, in alternating blocks, with the
-same inputs: are their outputs identical, and which is faster? Sessions differ by 10-20 %, so a change of
-the graph is judged here, not across sessions.
+tree's, /tmp/gpu/models; tensorflow backend, or --backend xla) timed in the same session, in alternating
+blocks, with the same inputs: are their outputs identical, and which is faster? Sessions differ by 10-20 %,
+so a change of the graph is judged here, not across sessions. The first call of each (where XLA compiles)
+is timed too.
 
     . /tmp/tfenv.sh; $TFPY benchmarks/gpu/experiments/savedmodel_ab.py --out $OUT/savedmodel-ab.json
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import tensorflow as tf
@@ -36,13 +38,23 @@ def calls(model, encoded, numpy_batch, on_gpu, thresholds) -> dict:
     }
 
 
-def one(root: Path, task: str, blocks: int) -> dict:
+def first_call(fn):
+    """(outputs, seconds) of a function's first call."""
+    start = time.perf_counter()
+    outputs = fn()
+    return outputs, time.perf_counter() - start
+
+
+def one(root: Path, task: str, backend: str, blocks: int, folders: tuple[str, str]) -> dict:
     encoded, numpy_batch, on_gpu, thresholds = task_batches(root, task)
-    models = {v: tf.saved_model.load(str(root / d / f"{task}-tensorflow" / "1"))
-              for v, d in (("old", "old_models"), ("new", "models"))}
+    models = {v: tf.saved_model.load(str(root / d / f"{task}-{backend}" / "1")) for v, d in zip(("old", "new"), folders)}
     fns = {v: calls(m, encoded, numpy_batch, on_gpu, thresholds) for v, m in models.items()}
-    row = {"task": task, "equal": {name: same(fns["old"][name](), fns["new"][name]()) for name in fns["new"]}}
-    print(task, row["equal"], flush=True)
+    row = {"task": task, "backend": backend, "folders": folders, "equal": {}, "first_call_s": {}}
+    for name in fns["new"]:
+        (old, row["first_call_s"][f"{name}/old"]), (new, row["first_call_s"][f"{name}/new"]) = (
+            first_call(fns[v][name]) for v in ("old", "new"))
+        row["equal"][name] = same(old, new)
+    print(task, backend, row["equal"], row["first_call_s"], flush=True)
     for block in range(blocks):
         for version in ("old", "new"):
             for name, fn in fns[version].items():
@@ -56,5 +68,10 @@ def one(root: Path, task: str, blocks: int) -> dict:
 
 
 if __name__ == "__main__":
-    run_per_task(lambda args, task: one(args.root, task, args.blocks), TASKS,
-                 lambda parser: parser.add_argument("--blocks", type=int, default=3))
+    def arguments(parser):
+        parser.add_argument("--blocks", type=int, default=3)
+        parser.add_argument("--backend", choices=("tensorflow", "xla"), default="tensorflow")
+        parser.add_argument("--folders", nargs=2, default=("old_models", "models"), help="old and new, under --root")
+
+    run_per_task(lambda args, task: one(args.root, task, args.backend, args.blocks, tuple(args.folders)), TASKS,
+                 arguments)
