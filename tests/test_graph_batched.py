@@ -111,43 +111,18 @@ def rotated_detections(seed):
     return np.concatenate([xywh, angles], -1), scores, classes
 
 
-def raw_heads(seed, extra: int, nc=3):
-    """Head outputs [N, 4 + nc + extra, A] around `random_detections`' boxes, and four image sizes."""
-    xywh, _, _ = random_detections(seed)
-    rng = np.random.default_rng(seed)
-    scores = rng.uniform(0, 0.6, xywh.shape[:2] + (nc,)).astype(np.float32)
-    values = rng.uniform(0, 640, xywh.shape[:2] + (extra,)).astype(np.float32)
-    pred = np.concatenate([xywh, scores, values], -1).transpose(0, 2, 1)
-    return tf.constant(pred), tf.constant([[480, 640], [1080, 810], [333, 517], [640, 640]])
-
-
-FINISH = {  # what each task computes per detection after NMS (segment: its masks come after, outside)
-    "detect": (0, lambda det, sizes: postprocess._detect_outputs(det, sizes, 640)),
-    "pose": (51, lambda det, sizes: postprocess._pose_outputs(det, sizes, 640, (17, 3))),
-    "segment": (32, lambda det, _: det),
-}
-
-
 @pytest.mark.parametrize("cap", [600, 64], ids=["every candidate", "capped"])
-@pytest.mark.parametrize("task", list(FINISH))
-def test_compiled_detections_equal_the_dynamic_ones(task, cap):
-    """The XLA computation the XLA backend runs on a GPU gives exactly the dynamic outputs: within its cap,
-    and through the fallback when an image has more candidates than the cap and fewer than max_det kept."""
-    extra, finish = FINISH[task]
-    pred, image_sizes = raw_heads(4, extra)
+def test_compiled_greedy_nms_equals_the_dynamic_one(cap):
+    """The XLA version a GPU runs keeps exactly what the dynamic one keeps: within its cap, and through the
+    fallback when an image has more candidates than the cap and fewer than max_det kept among them."""
+    xywh, scores, classes = random_detections(4)
+    xyxy = nms.xywh_to_xyxy(tf.constant(xywh))
     thresholds = (tf.constant([0.25, 0.5, 0.01, 1.5]), tf.constant([0.7, 0.45, 0.3, 0.7]), tf.constant([300, 7, 1000, 300]))
-    args = (pred, image_sizes, 3, *thresholds, finish)
-    expected = tf.function(lambda: postprocess._detections(*args, compiled=False))()
-    got = tf.function(lambda: postprocess.compiled_detections(*args, cap=cap))()
-    assert expected["num_detections"].numpy()[:3].min() > 0 and expected["num_detections"][3] == 0
-    assert sorted(got) == sorted(expected)
-    counts = expected["num_detections"].numpy()
-    for key in expected:
-        if key in ("xywh", "extra"):  # segment's raw values: past each count, padding that its masks drop
-            for i, count in enumerate(counts):
-                np.testing.assert_array_equal(got[key][i, :count].numpy(), expected[key][i, :count].numpy(), key)
-        else:
-            np.testing.assert_array_equal(got[key].numpy(), expected[key].numpy(), err_msg=key)
+    expected, expected_counts = tf.function(nms.batched_greedy_nms)(xyxy, scores, classes, *thresholds)
+    selected, counts = tf.function(nms.compiled_greedy_nms)(xyxy, scores, classes, *thresholds, cap)
+    np.testing.assert_array_equal(counts.numpy(), expected_counts.numpy())
+    for i, count in enumerate(counts.numpy()):
+        np.testing.assert_array_equal(selected[i, :count].numpy(), expected[i, :count].numpy(), err_msg=f"image {i}")
 
 
 def test_capped_greedy_nms_says_when_it_is_exact():

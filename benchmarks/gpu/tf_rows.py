@@ -98,16 +98,14 @@ def one(root: Path, task: str, backend: str, warmup: int, iterations: int) -> di
         floats, image_sizes = tf.identity(floats), tf.identity(image_sizes)
     timed(row, "network", lambda: touch(m.run_network(floats)), warmup, iterations)
     raw = m.run_network(floats)
-    if task != "classify":  # the NMS alone, the first part of `postprocess`; _xla: as the XLA backend runs it
+    if task != "classify":  # the NMS alone, the first part of `postprocess`; _xla: greedy NMS compiled by XLA
         nc, rotated = len(info.names), task == "obb"
-        select = any_shape(lambda pred, conf, iou, max_det: postprocess._select(
-            pred, nc, conf, iou, max_det, rotated=rotated), raw[0], *thresholds.values())
-        timed(row, "nms", lambda: on_host(select(raw[0], *thresholds.values())), warmup, iterations)
-        if not rotated:  # rotated NMS is never compiled
-            select_xla = any_shape(lambda pred, sizes, conf, iou, max_det: postprocess.compiled_detections(
-                pred, sizes, nc, conf, iou, max_det, lambda det, _: det), raw[0], image_sizes, *thresholds.values())
-            timed(row, "nms_xla", lambda: on_host(select_xla(raw[0], image_sizes, *thresholds.values())), warmup,
-                  iterations)
+        for suffix, compiled in (("", False), ("_xla", True)):
+            if compiled and rotated:  # rotated NMS is never compiled
+                continue
+            select = any_shape(lambda pred, conf, iou, max_det: postprocess._select(
+                pred, nc, conf, iou, max_det, rotated=rotated, compiled=compiled), raw[0], *thresholds.values())
+            timed(row, "nms" + suffix, lambda: on_host(select(raw[0], *thresholds.values())), warmup, iterations)
     if task == "segment":  # after NMS: letterbox-size masks of the kept boxes, then back to the images' sizes
         kept = select(raw[0], *thresholds.values())
         boxes = nms.xywh_to_xyxy(kept["xywh"])
@@ -119,11 +117,11 @@ def one(root: Path, task: str, backend: str, warmup: int, iterations: int) -> di
         timed(row, "masks", lambda: on_host([masks(kept["extra"], raw[1], boxes, image_sizes)]), warmup, iterations)
         timed(row, "masks_one_size", lambda: on_host([masks(kept["extra"], raw[1], boxes, one_size)]), warmup,
               iterations)
-    for suffix, compiled in (("", False), ("_xla", True)):  # _xla: as the XLA backend runs it
+    for suffix, jit in (("", False), ("_xla", True)):
         post = any_shape(
             lambda outputs, sizes, conf, iou, max_det: postprocess.BY_TASK[task](
-                outputs, sizes, info, imgsz=size, conf=conf, iou=iou, max_det=max_det, compiled=compiled),
-            raw, image_sizes, *thresholds.values(),
+                outputs, sizes, info, imgsz=size, conf=conf, iou=iou, max_det=max_det),
+            raw, image_sizes, *thresholds.values(), jit_compile=jit,
         )
         timed(row, "postprocess" + suffix, lambda: on_host(post(raw, image_sizes, *thresholds.values())), warmup,
               iterations)

@@ -4,9 +4,9 @@ It wraps the network (float32 NHWC in [0, 1], raw heads out: what onnx2tf
 wrote, or that network after TF-TRT converted it) between the in-graph
 pre-processing and post-processing, which stay fp32 TensorFlow for every
 backend and precision (the XLA backend compiles the letterbox of uint8
-batches and, on a GPU, greedy NMS and the detections' scaling too; the other
-backends have no XLA in them: TensorFlow Serving 2.17 has no XLA compiler for
-GPUs), and exposes two signatures:
+batches and, on a GPU, greedy NMS too; the other backends have no XLA in
+them: TensorFlow Serving 2.17 has no XLA compiler for GPUs), and exposes two
+signatures:
 
 - `serving_default`: `images` (string [N], JPEG/PNG/BMP/GIF bytes, any sizes),
   `conf`, `iou`, `max_det` ([N] each, one per image, or [1] for all) -- what

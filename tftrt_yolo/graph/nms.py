@@ -7,9 +7,8 @@ NonMaxSuppressionV5 (`greedy_nms`), or for the batch at once with the same IoU
 arithmetic and the same kept sets (`batched_greedy_nms`). Rotated boxes use
 Fast-NMS over the probabilistic IoU, exactly as
 `TorchNMS.fast_nms(iou_func=batch_probiou)` does, for the batch at once.
-The XLA backend runs greedy NMS on a GPU compiled by XLA over each image's best
-candidates (`capped_greedy_nms`), falling back to the dynamic version where that
-is not exact.
+On a GPU, greedy NMS runs compiled by XLA over each image's best candidates
+(`compiled_greedy_nms`), falling back to the dynamic version where that is not exact.
 """
 
 from __future__ import annotations
@@ -194,3 +193,11 @@ def capped_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det, cap: int)
     positions, kept = kept_first(_greedy_kept(_offset_by_class(boxes_xyxy, classes, order, 4), valid, iou))
     exact = tf.reduce_all((_count(is_candidate, axis=1) <= cap) | (kept >= max_det))
     return tf.gather(order, positions, batch_dims=1), tf.minimum(kept, max_det), exact
+
+
+def compiled_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det, cap: int = CANDIDATE_CAP):
+    """What a GPU runs: `capped_greedy_nms`, and `batched_greedy_nms` where that is not exact. Same return
+    as `batched_greedy_nms`."""
+    args = (boxes_xyxy, scores, classes, conf, iou, max_det)
+    selected, counts, exact = capped_greedy_nms(*args, min(cap, boxes_xyxy.shape[1]))
+    return tf.cond(exact, lambda: (selected, counts), lambda: batched_greedy_nms(*args))

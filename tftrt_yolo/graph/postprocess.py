@@ -14,33 +14,14 @@ from tftrt_yolo.graph import nms
 from tftrt_yolo.graph.preprocess import letterbox_geometry, on_host, per_device
 
 
-def _heads(pred, nc):
-    """Raw head output [N, 4+nc+extra, A] -> (xywh [N, A, 4], best score [N, A], its class [N, A], extra [N, A, E])."""
+def _select(pred, nc, conf, iou, max_det, rotated, compiled=False):
+    """NMS over raw head output [N, 4+nc+extra, A] with thresholds [N] -> per-detection tensors [N, D, ...].
+    `compiled`: on a GPU, greedy NMS compiled by XLA (`nms.compiled_greedy_nms`), for the XLA backend."""
     pred = tf.transpose(pred, [0, 2, 1])
     xywh, cls, extra = pred[..., :4], pred[..., 4 : 4 + nc], pred[..., 4 + nc :]
-    return xywh, tf.reduce_max(cls, axis=-1), tf.argmax(cls, axis=-1, output_type=tf.int32), extra
+    scores = tf.reduce_max(cls, axis=-1)
+    classes = tf.argmax(cls, axis=-1, output_type=tf.int32)
 
-
-def _gathered(heads, selected, counts):
-    """The anchors `selected` [N, D] keeps, as per-detection tensors [N, D, ...]; past `counts`, score 0 and
-    class -1."""
-    xywh, scores, classes, extra = heads
-    valid = tf.range(tf.shape(selected)[1])[None, :] < counts[:, None]
-    gather = lambda t: tf.gather(t, selected, batch_dims=1)  # noqa: E731
-    return {
-        "xywh": gather(xywh),
-        "scores": tf.where(valid, gather(scores), 0.0),
-        "classes": tf.where(valid, gather(classes), -1),
-        "extra": gather(extra),
-        "valid": valid,
-        "num_detections": counts,
-    }
-
-
-def _select(pred, nc, conf, iou, max_det, rotated):
-    """NMS over raw head output [N, 4+nc+extra, A] with thresholds [N] -> per-detection tensors [N, D, ...]."""
-    heads = _heads(pred, nc)
-    xywh, scores, classes, extra = heads
     if rotated:
         rboxes = tf.concat([xywh, extra[..., -1:]], -1)
         selected, counts = nms.batched_rotated_nms(rboxes, scores, classes, conf, iou, max_det)
@@ -57,39 +38,20 @@ def _select(pred, nc, conf, iou, max_det, rotated):
             signature = (tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32))
             return tf.map_fn(one_image, args, fn_output_signature=signature)
 
-        selected, counts = per_device(one_by_one, lambda: nms.batched_greedy_nms(*args))
-    return _gathered(heads, selected[:, : tf.reduce_max(tf.concat([counts, [0]], 0))], counts)
-
-
-def _detections(pred, image_sizes, nc, conf, iou, max_det, finish, compiled: bool):
-    """`finish(detections, image_sizes)` (boxes, keypoints in the image: per-detection arithmetic) of what NMS
-    keeps: outputs [N, D, ...] and `num_detections` [N]. `compiled` (the XLA backend): on a GPU, through
-    `compiled_detections`."""
-    dynamic = lambda: finish(_select(pred, nc, conf, iou, max_det, rotated=False), image_sizes)  # noqa: E731
-    if not compiled:
-        return dynamic()
-    return per_device(dynamic, lambda: compiled_detections(pred, image_sizes, nc, conf, iou, max_det, finish))
-
-
-def compiled_detections(pred, image_sizes, nc, conf, iou, max_det, finish, cap: int = nms.CANDIDATE_CAP):
-    """`_detections` with NMS and `finish` in one XLA computation over each image's `cap` best candidates
-    (`nms.capped_greedy_nms`), its outputs trimmed to D after it; where that is not exact, the dynamic
-    version instead. Same outputs either way."""
-
-    @tf.function(jit_compile=True, autograph=False)
-    def capped_outputs(pred, image_sizes, conf, iou, max_det):
-        heads = _heads(pred, nc)
-        xyxy, scores, classes = nms.xywh_to_xyxy(heads[0]), heads[1], heads[2]
-        kept = nms.capped_greedy_nms(xyxy, scores, classes, conf, iou, max_det, min(cap, pred.shape[2]))
-        return finish(_gathered(heads, *kept[:2]), image_sizes), kept[2]
-
-    outputs, exact = capped_outputs(pred, image_sizes, conf, iou, max_det)
-
-    def trimmed():
-        most = tf.reduce_max(tf.concat([outputs["num_detections"], [0]], 0))
-        return {k: v if k == "num_detections" else v[:, :most] for k, v in outputs.items()}
-
-    return tf.cond(exact, trimmed, lambda: _detections(pred, image_sizes, nc, conf, iou, max_det, finish, False))
+        batched = nms.compiled_greedy_nms if compiled else nms.batched_greedy_nms
+        selected, counts = per_device(one_by_one, lambda: batched(*args))
+    most = tf.reduce_max(tf.concat([counts, [0]], 0))
+    selected = selected[:, :most]
+    valid = tf.range(most)[None, :] < counts[:, None]
+    gather = lambda t: tf.gather(t, selected, batch_dims=1)  # noqa: E731
+    return {
+        "xywh": gather(xywh),
+        "scores": tf.where(valid, gather(scores), 0.0),
+        "classes": tf.where(valid, gather(classes), -1),
+        "extra": gather(extra),
+        "valid": valid,
+        "num_detections": counts,
+    }
 
 
 def _scale_to_original(image_sizes, imgsz):
@@ -112,13 +74,16 @@ def _boxes_in_original(xyxy, image_sizes, imgsz, valid):
     return tf.where(valid[..., None], tf.stack([x1, y1, x2, y2], -1), 0.0)
 
 
-def _detect_outputs(det, image_sizes, imgsz):
+def detect(pred, image_sizes, *, nc, imgsz, conf, iou, max_det, compiled=False):
+    det = _select(pred, nc, conf, iou, max_det, rotated=False, compiled=compiled)
     boxes = _boxes_in_original(nms.xywh_to_xyxy(det["xywh"]), image_sizes, imgsz, det["valid"])
     return {k: det[k] for k in ("scores", "classes", "num_detections")} | {"boxes": boxes}
 
 
-def _pose_outputs(det, image_sizes, imgsz, kpt_shape):
-    out = _detect_outputs(det, image_sizes, imgsz)
+def pose(pred, image_sizes, *, nc, kpt_shape, imgsz, conf, iou, max_det, compiled=False):
+    det = _select(pred, nc, conf, iou, max_det, rotated=False, compiled=compiled)
+    out = {k: det[k] for k in ("scores", "classes", "num_detections")}
+    out["boxes"] = _boxes_in_original(nms.xywh_to_xyxy(det["xywh"]), image_sizes, imgsz, det["valid"])
     kpts = tf.reshape(det["extra"], tf.concat([tf.shape(det["extra"])[:2], list(kpt_shape)], 0))
     pad_x, pad_y, gain_x, gain_y, h, w = (v[..., None] for v in _scale_to_original(image_sizes, imgsz))
     x = tf.clip_by_value((kpts[..., 0] - pad_x) / gain_x, 0.0, w)
@@ -126,16 +91,6 @@ def _pose_outputs(det, image_sizes, imgsz, kpt_shape):
     kpts = tf.concat([tf.stack([x, y], -1), kpts[..., 2:]], -1)
     out["keypoints"] = tf.where(det["valid"][..., None, None], kpts, 0.0)
     return out
-
-
-def detect(pred, image_sizes, *, nc, imgsz, conf, iou, max_det, compiled=False):
-    finish = lambda det, sizes: _detect_outputs(det, sizes, imgsz)  # noqa: E731
-    return _detections(pred, image_sizes, nc, conf, iou, max_det, finish, compiled)
-
-
-def pose(pred, image_sizes, *, nc, kpt_shape, imgsz, conf, iou, max_det, compiled=False):
-    finish = lambda det, sizes: _pose_outputs(det, sizes, imgsz, kpt_shape)  # noqa: E731
-    return _detections(pred, image_sizes, nc, conf, iou, max_det, finish, compiled)
 
 
 def _rbox_corners(rboxes):
@@ -148,7 +103,7 @@ def _rbox_corners(rboxes):
 
 
 def obb(pred, image_sizes, *, nc, imgsz, conf, iou, max_det):
-    det = _select(pred, nc, conf, iou, max_det, rotated=True)
+    det = _select(pred, nc, conf, iou, max_det, rotated=True, compiled=False)
     pad_x, pad_y, gain_x, gain_y, _, _ = _scale_to_original(image_sizes, imgsz)
     xywh = det["xywh"]
     rboxes = tf.stack(
@@ -264,7 +219,7 @@ def _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left):
 
 
 def segment(pred, protos, image_sizes, *, nc, imgsz, conf, iou, max_det, compiled=False):
-    det = _detections(pred, image_sizes, nc, conf, iou, max_det, lambda det, _: det, compiled)
+    det = _select(pred, nc, conf, iou, max_det, rotated=False, compiled=compiled)
     xyxy = nms.xywh_to_xyxy(det["xywh"])
     masks_lb = _letterbox_masks(det["extra"], protos, xyxy, imgsz)
     # Ultralytics drops detections whose mask is empty; move the kept ones to the front
