@@ -47,9 +47,9 @@ def test_preprocess_images_equals_one_by_one(letterboxed):
     one = preprocess.letterbox if letterboxed else preprocess.resize_and_crop
     for i in range(3):
         np.testing.assert_array_equal(floats[i].numpy(), tf.function(one)(images[i], size).numpy())
-    batched = tf.function(preprocess.preprocess_image_batch)(images, size, letterboxed)
+    batched = tf.function(preprocess.preprocess_image_batch)(images, size, letterboxed)  # the branch a GPU takes
     np.testing.assert_array_equal(batched.numpy(), floats.numpy())
-    compiled = preprocess.compiled_image_batch(images, size, letterboxed)  # what a GPU runs: XLA's
+    compiled = preprocess.compiled_image_batch(images, size, letterboxed)  # what the XLA backend runs
     np.testing.assert_array_equal(compiled.numpy(), floats.numpy())
 
 
@@ -105,15 +105,9 @@ def test_batched_nms_without_candidates(batched_nms):
     assert counts.numpy().tolist() == [0, 0] and selected.shape == (2, 0)
 
 
-def rotated_detections(seed):
-    xywh, scores, classes = random_detections(seed)
-    angles = np.random.default_rng(seed).uniform(0, np.pi / 2, scores.shape + (1,)).astype(np.float32)
-    return np.concatenate([xywh, angles], -1), scores, classes
-
-
 @pytest.mark.parametrize("cap", [600, 64], ids=["every candidate", "capped"])
 def test_compiled_greedy_nms_equals_the_dynamic_one(cap):
-    """The XLA version a GPU runs keeps exactly what the dynamic one keeps: within its cap, and through the
+    """The XLA version (the XLA backend's, on a GPU) keeps exactly what the dynamic one keeps: within its cap, and through the
     fallback when an image has more candidates than the cap and fewer than max_det kept among them."""
     xywh, scores, classes = random_detections(4)
     xyxy = nms.xywh_to_xyxy(tf.constant(xywh))
@@ -147,7 +141,9 @@ def fast_nms_reference(rboxes, scores, classes, conf, iou, max_det):
 
 
 def test_batched_rotated_nms_is_fast_nms():
-    rboxes, scores, classes = rotated_detections(7)
+    xywh, scores, classes = random_detections(7)
+    angles = np.random.default_rng(7).uniform(0, np.pi / 2, scores.shape + (1,)).astype(np.float32)
+    rboxes = np.concatenate([xywh, angles], -1)
     conf, iou, max_det = [0.25, 0.6, 0.05, 0.3], [0.7, 0.3, 0.5, 0.7], [300, 5, 300, 300]
     selected, counts = tf.function(nms.batched_rotated_nms)(
         rboxes, scores, classes, tf.constant(conf), tf.constant(iou), tf.constant(max_det)

@@ -7,8 +7,9 @@ NonMaxSuppressionV5 (`greedy_nms`), or for the batch at once with the same IoU
 arithmetic and the same kept sets (`batched_greedy_nms`). Rotated boxes use
 Fast-NMS over the probabilistic IoU, exactly as
 `TorchNMS.fast_nms(iou_func=batch_probiou)` does, for the batch at once.
-On a GPU, greedy NMS runs compiled by XLA over each image's best candidates
-(`compiled_greedy_nms`), falling back to the dynamic version where that is not exact.
+In the XLA backend, greedy NMS on a GPU runs compiled by XLA over each image's
+best candidates (`compiled_greedy_nms`), falling back to the dynamic version
+where that is not exact.
 """
 
 from __future__ import annotations
@@ -146,14 +147,6 @@ def _greedy_kept(boxes, valid, iou):
     return kept
 
 
-def _fast_nms_kept(rboxes, valid, iou):
-    """Fast-NMS over ranked candidates [N, K, 5] (class-offset xywhr): a box is dropped when any
-    higher-ranked candidate, kept or not, overlaps it by more than `iou` (probabilistic IoU)."""
-    earlier = _ranks_before(tf.shape(rboxes)[1])
-    overlapping = (probiou_matrix(rboxes) > iou[:, None, None]) & earlier & valid[:, :, None]
-    return valid & tf.logical_not(tf.reduce_any(overlapping, axis=1))
-
-
 def batched_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
     """`greedy_nms` for a batch ([N, A, ...] and [N] thresholds) without a loop over images or boxes."""
     order, valid = _candidates(scores, conf)
@@ -163,11 +156,15 @@ def batched_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det):
 def batched_rotated_nms(rboxes, scores, classes, conf, iou, max_det):
     """Fast-NMS over probabilistic IoU for a batch (xywhr [N, A, 5]); same return as `batched_greedy_nms`.
 
-    Not compiled by XLA on a GPU, unlike greedy NMS: XLA's log and exp move the probabilistic IoU (by up
-    to 0.05 for degenerate boxes, on a CPU), so it would keep other boxes.
+    A box is dropped when any higher-ranked candidate, kept or not, overlaps it by more than `iou`. Not
+    compiled by XLA, unlike greedy NMS: XLA's log and exp move the probabilistic IoU (by up to 0.05 for
+    degenerate boxes, on a CPU), so it would keep other boxes.
     """
     order, valid = _candidates(scores, conf)
-    return _first_kept(order, _fast_nms_kept(_offset_by_class(rboxes, classes, order, 2), valid, iou), max_det)
+    boxes = _offset_by_class(rboxes, classes, order, 2)
+    earlier = _ranks_before(tf.shape(order)[1])
+    overlapping = (probiou_matrix(boxes) > iou[:, None, None]) & earlier & valid[:, :, None]
+    return _first_kept(order, valid & tf.logical_not(tf.reduce_any(overlapping, axis=1)), max_det)
 
 
 # Candidates `capped_greedy_nms` ranks per image. Its suppression matrix is [N, cap, cap] (8 MB of flags at
@@ -196,8 +193,8 @@ def capped_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det, cap: int)
 
 
 def compiled_greedy_nms(boxes_xyxy, scores, classes, conf, iou, max_det, cap: int = CANDIDATE_CAP):
-    """What a GPU runs: `capped_greedy_nms`, and `batched_greedy_nms` where that is not exact. Same return
-    as `batched_greedy_nms`."""
+    """What the XLA backend runs on a GPU: `capped_greedy_nms`, and `batched_greedy_nms` where that is not
+    exact. Same return as `batched_greedy_nms`."""
     args = (boxes_xyxy, scores, classes, conf, iou, max_det)
     selected, counts, exact = capped_greedy_nms(*args, min(cap, boxes_xyxy.shape[1]))
     return tf.cond(exact, lambda: (selected, counts), lambda: batched_greedy_nms(*args))

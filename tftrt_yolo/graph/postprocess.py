@@ -103,7 +103,7 @@ def _rbox_corners(rboxes):
 
 
 def obb(pred, image_sizes, *, nc, imgsz, conf, iou, max_det):
-    det = _select(pred, nc, conf, iou, max_det, rotated=True, compiled=False)
+    det = _select(pred, nc, conf, iou, max_det, rotated=True)
     pad_x, pad_y, gain_x, gain_y, _, _ = _scale_to_original(image_sizes, imgsz)
     xywh = det["xywh"]
     rboxes = tf.stack(
