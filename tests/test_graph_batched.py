@@ -162,7 +162,7 @@ def test_batched_letterbox_of_no_image():
 @pytest.mark.parametrize(
     "image_sizes",
     [[[1080, 810], [300, 517], [37, 640]], [[481, 367]] * 3],
-    ids=["different sizes (image by image on a CPU)", "one size (one resize for the batch)"],
+    ids=["different sizes (per-image taps)", "one size (one resize for the batch)"],
 )
 def test_batched_mask_resize_equals_one_by_one(image_sizes):
     """Masks back to original sizes (down, up, and a thin image), the batch at once as a GPU does, equal
@@ -172,18 +172,67 @@ def test_batched_mask_resize_equals_one_by_one(image_sizes):
     masks_lb = tf.image.resize(coarse.reshape(15, 40, 40, 1), [640, 640])[..., 0] > 0.3
     masks_lb = tf.reshape(masks_lb, [3, 5, 640, 640])
     image_sizes = tf.constant(image_sizes, tf.int32)
-    on_cpu = tf.function(postprocess._masks_in_original)(masks_lb, image_sizes, 640).numpy()
-    geometry = preprocess.letterbox_geometry(image_sizes, 640)
-    batched = tf.function(postprocess._resize_masks_batched)(masks_lb, image_sizes, *geometry).numpy()
-    assert batched.shape == on_cpu.shape == (3, 5, *np.max(image_sizes, axis=0))
+    batched = tf.function(postprocess._masks_in_original)(masks_lb, image_sizes, 640).numpy()
+    assert batched.shape == (3, 5, *np.max(image_sizes, axis=0))
     assert 0.05 < batched.mean() < 0.5  # the masks are neither empty nor full
-    np.testing.assert_array_equal(batched, on_cpu)
+    geometry = preprocess.letterbox_geometry(image_sizes, 640)
     for i in range(3):
         one = postprocess._resize_masks(masks_lb[i], image_sizes[i], *(g[i] for g in geometry)).numpy()
-        np.testing.assert_array_equal(on_cpu[i, :, : one.shape[1], : one.shape[2]], one)
-    if np.all(image_sizes == image_sizes[0]):  # what a GPU runs for such a batch: one resize of all the masks
-        all_at_once = tf.function(postprocess._resize_masks)(masks_lb, image_sizes[0], *(g[0] for g in geometry))
-        np.testing.assert_array_equal(all_at_once.numpy(), on_cpu)
+        np.testing.assert_array_equal(batched[i, :, : one.shape[1], : one.shape[2]], one)
+        assert not batched[i, :, one.shape[1] :].any() and not batched[i, :, :, one.shape[2] :].any()
+    with_taps = tf.function(postprocess._resize_masks_batched)(masks_lb, image_sizes, *geometry)
+    np.testing.assert_array_equal(with_taps.numpy(), batched)
+
+
+# Letterbox boxes (x1, y1, x2, y2) of the box-by-box masks test: inside, across the letterbox's edges, the
+# whole letterbox, one pixel wide, empty, in the padding band of a wide image, not a number, and others.
+MASK_BOXES = [[100, 120, 300, 400], [-20, -10, 90, 60], [600.5, 0, 700, 50], [0, 0, 640, 640],
+              [200.5, 200.5, 201.2, 260], [300, 300, 300, 300], [100, 10, 300, 60], [np.nan, 100, 200, 300],
+              [50, 50, 600, 600]]
+
+
+@pytest.mark.parametrize(
+    "image_sizes",
+    [[[1080, 810], [300, 517], [37, 640]], [[481, 367]] * 3, [[640, 640]] * 3],
+    ids=["different sizes", "one size", "the letterbox's size"],
+)
+def test_masks_box_by_box_equal_whole_masks(image_sizes):
+    """A CPU computes each mask only inside its box (`_masks_box_by_box`); a GPU computes whole letterbox
+    masks and resizes them all (`_letterbox_masks`, `_masks_in_original`). Bit for bit the same masks, the
+    same empty ones, for blobby logits, the boxes of MASK_BOXES, and padding detections, in any order."""
+    rng = np.random.default_rng(7)
+    coarse = rng.normal(size=(3, 20, 20, 32)).astype(np.float32)
+    protos = tf.image.resize(coarse, [160, 160])
+    coeffs = tf.constant(rng.normal(size=(3, len(MASK_BOXES), 32)).astype(np.float32))
+    xyxy = tf.constant([MASK_BOXES[i:] + MASK_BOXES[:i] for i in range(3)], tf.float32)  # each box in each image
+    d = len(MASK_BOXES)
+    valid = tf.constant([[True] * d, [True] * 5 + [False] * (d - 5), [True] * (d - 1) + [False]])
+    image_sizes = tf.constant(image_sizes, tf.int32)
+    order = tf.constant([list(range(d)), list(range(d))[::-1], list(rng.permutation(d))], tf.int32)
+
+    @tf.function
+    def box_by_box():
+        nonempty, masks_of = postprocess._masks_box_by_box(coeffs, protos, xyxy, valid, image_sizes, 640)
+        return nonempty, masks_of(order)
+
+    @tf.function
+    def whole():
+        masks_lb = postprocess._letterbox_masks(coeffs, protos, xyxy, 640) & valid[..., None, None]
+        resized = postprocess._masks_in_original(tf.gather(masks_lb, order, batch_dims=1), image_sizes, 640)
+        return tf.reduce_any(masks_lb, axis=[2, 3]), resized
+
+    (nonempty, masks), (expected_nonempty, expected) = box_by_box(), whole()
+    np.testing.assert_array_equal(nonempty.numpy(), expected_nonempty.numpy())
+    np.testing.assert_array_equal(masks.numpy(), expected.numpy())
+    assert 10 < nonempty.numpy().sum() < 3 * d - 6  # empty boxes, padding detections, and masks
+    assert 0.01 < masks.numpy().mean() < 0.5
+
+
+def test_masks_box_by_box_without_detections():
+    nonempty, masks = tf.function(lambda: (lambda r: (r[0], r[1](tf.zeros([2, 0], tf.int32))))(
+        postprocess._masks_box_by_box(tf.zeros([2, 0, 32]), tf.zeros([2, 160, 160, 32]), tf.zeros([2, 0, 4]),
+                                      tf.zeros([2, 0], tf.bool), tf.constant([[300, 400], [20, 30]]), 640)))()
+    assert nonempty.shape == (2, 0) and masks.shape == (2, 0, 300, 400)
 
 
 def graph_ops(fn, *specs) -> list:

@@ -277,7 +277,7 @@ def experiments() -> list[str]:
     L.append("\nThe buffer saves 0.1-0.4 ms/img where the batch is large (detect, segment, obb: 640x480 and larger "
              "images) and nothing measurable for classify's and pose's batches.\n")
     layout = json.loads((folder / "97e94c4-layout.json").read_text())
-    L.append("**Grappler's layout optimizer turned off** (`layout_probe.py`, a second session of 97e94c4: four "
+    L.append("**Grappler's layout optimizer turned off** (`process_probe.py --layout off`, then called `layout_probe.py`; a second session of 97e94c4: four "
              "processes, optimizer as TensorFlow sets it / off / as set / off, 10 warm-up + 40 calls each, ms/img, "
              "mean of the two processes). A profile showed cuDNN transposing NCHW to NHWC and back around the "
              "network's float32 convolutions (the optimizer rewrites them to NCHW; the TF32 kernels cuDNN picks "

@@ -13,6 +13,9 @@ import tensorflow as tf
 from tftrt_yolo.graph import nms
 from tftrt_yolo.graph.preprocess import letterbox_geometry, on_host, per_device
 
+# Detections whose masks a CPU computes at the same time (`_masks_box_by_box`).
+_PARALLEL_DETECTIONS = 16
+
 
 def _select(pred, nc, conf, iou, max_det, rotated, compiled=False):
     """NMS over raw head output [N, 4+nc+extra, A] with thresholds [N] -> per-detection tensors [N, D, ...].
@@ -125,6 +128,11 @@ def obb(pred, image_sizes, *, nc, imgsz, conf, iou, max_det):
     return out
 
 
+def _mask_logits(coeffs, protos):
+    """[N, D, h, w]: each detection's mask logits at the prototypes' size (coefficients x prototypes)."""
+    return tf.einsum("ndc,nhwc->ndhw", coeffs, protos)
+
+
 def _letterbox_masks(coeffs, protos, xyxy, imgsz):
     """Binary masks at letterbox size [N, D, S, S] (ultralytics.utils.ops.process_mask, upsample=True).
 
@@ -133,7 +141,7 @@ def _letterbox_masks(coeffs, protos, xyxy, imgsz):
     """
     n, d = tf.shape(coeffs)[0], tf.shape(coeffs)[1]
     size = tf.shape(protos)[1:3]
-    logits = tf.reshape(tf.einsum("ndc,nhwc->ndhw", coeffs, protos), tf.concat([[n * d], size, [1]], 0))
+    logits = tf.reshape(_mask_logits(coeffs, protos), tf.concat([[n * d], size, [1]], 0))
     up = tf.reshape(tf.image.resize(logits, [imgsz, imgsz], method="bilinear"), [n, d, imgsz, imgsz])
     pixels = tf.range(imgsz, dtype=tf.float32)
     x1, y1, x2, y2 = (xyxy[..., i][..., None] for i in range(4))  # [N, D, 1]
@@ -152,36 +160,18 @@ def _resize_masks(masks, hw, new_h, new_w, top, left):
 
 
 def _masks_in_original(masks_lb, image_sizes, imgsz):
-    """Crop the letterbox padding and resize each image's masks to its own size (bilinear, > 0.5, as
-    `tf.image.resize` does); bool [N, D, S, S] -> uint8 [N, D, Hmax, Wmax]. A CPU resizes image by image
-    (faster there than one resize of all masks); a GPU resizes all masks at once: with one resize when the
-    images share a size (every `predict_images` call), else through per-image taps (`_resize_masks_batched`)."""
+    """What a GPU runs: crop the letterbox padding and resize each image's masks to its own size (bilinear,
+    > 0.5, as `tf.image.resize` does), all masks at once; bool [N, D, S, S] -> uint8 [N, D, Hmax, Wmax].
+    One resize when the images share a size (every `predict_images` call), else per-image taps
+    (`_resize_masks_batched`)."""
     with on_host():
         new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
         one_size = (tf.shape(image_sizes)[0] > 0) & tf.reduce_all(image_sizes == image_sizes[:1])
-
-    def one_by_one():
-        h_max, w_max = tf.reduce_max(image_sizes[:, 0]), tf.reduce_max(image_sizes[:, 1])
-
-        def one_image(args):
-            masks, hw, *geometry = args
-            resized = _resize_masks(masks, hw, *geometry)
-            return tf.pad(resized, [[0, 0], [0, h_max - hw[0]], [0, w_max - hw[1]]])
-
-        return tf.map_fn(
-            one_image,
-            (masks_lb, image_sizes, new_h, new_w, top, left),
-            fn_output_signature=tf.TensorSpec([None, None, None], tf.uint8),
-        )
-
-    def batched():
-        return tf.cond(
-            one_size,
-            lambda: _resize_masks(masks_lb, image_sizes[0], new_h[0], new_w[0], top[0], left[0]),
-            lambda: _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left),
-        )
-
-    return per_device(one_by_one, batched)
+    return tf.cond(
+        one_size,
+        lambda: _resize_masks(masks_lb, image_sizes[0], new_h[0], new_w[0], top[0], left[0]),
+        lambda: _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left),
+    )
 
 
 def _bilinear_taps(out_len, in_len, offset, out_max):
@@ -197,6 +187,84 @@ def _bilinear_taps(out_len, in_len, offset, out_max):
     return lower + offset[:, None], upper + offset[:, None], position - floor
 
 
+def _lerp(a, b, t):
+    """ResizeBilinear's interpolation, in its operation order."""
+    return a + (b - a) * t
+
+
+def _bilinear_in_box(pixels, row0, row1, y_frac, col0, col1, x_frac):
+    """`pixels` [H, W] float32 resampled at the taps of some output rows ([R], nondecreasing) and columns
+    ([C]) -> [R, C], with ResizeBilinear's arithmetic: source rows interpolated along x (each once), then
+    pairs of them interpolated along y."""
+    first = tf.reduce_min(tf.concat([row0, tf.shape(pixels)[:1]], 0))
+    end = tf.reduce_max(tf.concat([row1 + 1, [first]], 0))
+    source = pixels[first:end]
+    along_x = _lerp(tf.gather(source, col0, axis=1), tf.gather(source, col1, axis=1), x_frac)
+    return _lerp(tf.gather(along_x, row0 - first), tf.gather(along_x, row1 - first), y_frac[:, None])
+
+
+def _masks_box_by_box(coeffs, protos, xyxy, valid, image_sizes, imgsz):
+    """What a CPU runs: each detection's mask computed only inside its box, with the arithmetic of
+    `_letterbox_masks` then `_masks_in_original` (bit for bit): `process_mask` zeroes everything outside
+    the box, so the letterbox mask is upsampled there only, and resized back to the image only where its
+    taps read the box. A box covering a tenth of the image costs about a tenth of a whole mask.
+
+    -> (mask not empty, bool [N, D]; `masks_of(order)`: the masks of the detections at `order` ([N, K], as
+    `nms.kept_first` returns), uint8 [N, K, Hmax, Wmax]). Padding detections (not `valid`) have no mask.
+    """
+    n, d = tf.shape(coeffs)[0], tf.shape(coeffs)[1]
+    which = tf.cast(tf.where(valid), tf.int32)  # [V, 2]: (image, detection)
+    image, boxes = which[:, 0], tf.gather_nd(xyxy, which)
+    # upsampling to the letterbox: one set of taps for every detection
+    upsampled = lambda length: [  # noqa: E731
+        t[0] for t in _bilinear_taps(tf.fill([1], imgsz), length[None], tf.zeros([1], tf.int32), imgsz)]
+    up_rows, up_cols = upsampled(tf.shape(protos)[1]), upsampled(tf.shape(protos)[2])
+    # each box's letterbox pixels [start, end): those that `_letterbox_masks`' comparisons keep
+    pixels = tf.range(imgsz, dtype=tf.float32)
+    after = lambda edge: imgsz - tf.reduce_sum(tf.cast(pixels[None, :] >= edge[:, None], tf.int32), 1)  # noqa: E731
+    before = lambda edge: tf.reduce_sum(tf.cast(pixels[None, :] < edge[:, None], tf.int32), 1)  # noqa: E731
+    r0, c0 = after(boxes[:, 1]), after(boxes[:, 0])
+    r1, c1 = tf.maximum(before(boxes[:, 3]), r0), tf.maximum(before(boxes[:, 2]), c0)
+    # back to the image: each detection's taps, relative to its box (outside it: its zero border), and the
+    # outputs [start, end) whose taps read the box (the taps grow with the output position)
+    new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
+    h, w = image_sizes[:, 0], image_sizes[:, 1]
+    h_max, w_max = tf.reduce_max(tf.concat([h, [0]], 0)), tf.reduce_max(tf.concat([w, [0]], 0))
+
+    def back(length, new_length, offset, length_max, start, end):
+        lower, upper, frac = (tf.gather(t, image) for t in _bilinear_taps(length, new_length, offset, length_max))
+        inside = tf.range(length_max)[None, :] < tf.gather(length, image)[:, None]
+        count = lambda below: tf.reduce_sum(tf.cast(below & inside, tf.int32), 1)  # noqa: E731
+        first, last = count(upper < start[:, None]), count(lower < end[:, None])
+        last = tf.where(end > start, tf.maximum(last, first), first)
+        local = lambda taps: tf.clip_by_value(taps - start[:, None] + 1, 0, (end - start + 1)[:, None])  # noqa: E731
+        return (local(lower), local(upper), frac), first, last
+
+    rows_back, y0, y1 = back(h, new_h, top, h_max, r0, r1)
+    cols_back, x0, x1 = back(w, new_w, left, w_max, c0, c1)
+    spans = tf.stack([r0, r1, c0, c1, y0, y1, x0, x1], 1)
+
+    def one_detection(args):
+        logit, span, row_taps, col_taps = args
+        r0, r1, c0, c1, y0, y1, x0, x1 = tf.unstack(span)
+        inside = _bilinear_in_box(logit, *(t[r0:r1] for t in up_rows), *(t[c0:c1] for t in up_cols)) > 0.0
+        border = tf.pad(tf.cast(inside, tf.float32), [[1, 1], [1, 1]])
+        resized = _bilinear_in_box(border, *(t[y0:y1] for t in row_taps), *(t[x0:x1] for t in col_taps)) > 0.5
+        return tf.reduce_any(inside), tf.pad(tf.cast(resized, tf.uint8), [[y0, h_max - y1], [x0, w_max - x1]])
+
+    # one more detection, with an empty box: the zero mask that dropped and padding detections get
+    with_empty = lambda t: tf.concat([t, tf.zeros(tf.concat([[1], tf.shape(t)[1:]], 0), t.dtype)], 0)  # noqa: E731
+    elements = (with_empty(tf.gather_nd(_mask_logits(coeffs, protos), which)), with_empty(spans),
+                tuple(map(with_empty, rows_back)), tuple(map(with_empty, cols_back)))
+    signature = (tf.TensorSpec([], tf.bool), tf.TensorSpec([None, None], tf.uint8))
+    nonempty, masks = tf.map_fn(one_detection, elements, fn_output_signature=signature,
+                                parallel_iterations=_PARALLEL_DETECTIONS)
+    slots = tf.shape(which)[0]
+    nonempty = tf.cast(tf.scatter_nd(which, tf.cast(nonempty[:slots], tf.int32), [n, d]), tf.bool)
+    position = tf.tensor_scatter_nd_update(tf.fill([n, d], slots), which, tf.range(slots))
+    return nonempty, lambda order: tf.gather(masks, tf.gather(position, order, batch_dims=1))
+
+
 def _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left):
     """`_masks_in_original` for the batch without a loop: four gathers per pixel through per-image taps."""
     with on_host():
@@ -207,34 +275,46 @@ def _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left):
         x_frac, y_frac = x_frac[:, None, None, :], y_frac[:, None, :, None]
         rows_inside = tf.range(h_max)[None, :] < h[:, None]
         cols_inside = tf.range(w_max)[None, :] < w[:, None]
-    lerp = lambda a, b, t: a + (b - a) * t  # noqa: E731  ResizeBilinear's operation order
     columns = lambda rows, cols: tf.cast(tf.gather(rows, cols, axis=3, batch_dims=1), tf.float32)  # noqa: E731
 
     def interpolated_row(row):  # [N, D, Hmax, Wmax]: one source row per output row, interpolated along x
         rows = tf.gather(masks_lb, row, axis=2, batch_dims=1)
-        return lerp(columns(rows, col0), columns(rows, col1), x_frac)
+        return _lerp(columns(rows, col0), columns(rows, col1), x_frac)
 
-    resized = lerp(interpolated_row(row0), interpolated_row(row1), y_frac) > 0.5
+    resized = _lerp(interpolated_row(row0), interpolated_row(row1), y_frac) > 0.5
     return tf.cast(resized & rows_inside[:, None, :, None] & cols_inside[:, None, None, :], tf.uint8)
 
 
 def segment(pred, protos, image_sizes, *, nc, imgsz, conf, iou, max_det, compiled=False):
     det = _select(pred, nc, conf, iou, max_det, rotated=False, compiled=compiled)
     xyxy = nms.xywh_to_xyxy(det["xywh"])
-    masks_lb = _letterbox_masks(det["extra"], protos, xyxy, imgsz)
-    # Ultralytics drops detections whose mask is empty; move the kept ones to the front
-    order, counts = nms.kept_first(det["valid"] & tf.reduce_any(masks_lb, axis=[2, 3]))
-    most = tf.reduce_max(tf.concat([counts, [0]], 0))
-    order = order[:, :most]
-    valid = tf.range(most)[None, :] < counts[:, None]
-    gather = lambda t: tf.gather(t, order, batch_dims=1)  # noqa: E731
-    return {
-        "boxes": _boxes_in_original(gather(xyxy), image_sizes, imgsz, valid),
-        "scores": tf.where(valid, gather(det["scores"]), 0.0),
-        "classes": tf.where(valid, gather(det["classes"]), -1),
-        "num_detections": counts,
-        "masks": _masks_in_original(gather(masks_lb) & valid[:, :, None, None], image_sizes, imgsz),
-    }
+
+    def kept(nonempty, masks_of):
+        """The results, detections whose mask is empty dropped (as Ultralytics does), the kept ones first;
+        `masks_of(order, valid)`: their masks in the image."""
+        order, counts = nms.kept_first(det["valid"] & nonempty)
+        most = tf.reduce_max(tf.concat([counts, [0]], 0))
+        order = order[:, :most]
+        valid = tf.range(most)[None, :] < counts[:, None]
+        gather = lambda t: tf.gather(t, order, batch_dims=1)  # noqa: E731
+        return {
+            "boxes": _boxes_in_original(gather(xyxy), image_sizes, imgsz, valid),
+            "scores": tf.where(valid, gather(det["scores"]), 0.0),
+            "classes": tf.where(valid, gather(det["classes"]), -1),
+            "num_detections": counts,
+            "masks": masks_of(order, valid[:, :, None, None]),
+        }
+
+    def box_by_box():
+        nonempty, masks_of = _masks_box_by_box(det["extra"], protos, xyxy, det["valid"], image_sizes, imgsz)
+        return kept(nonempty, lambda order, _: masks_of(order))
+
+    def whole_masks():
+        masks_lb = _letterbox_masks(det["extra"], protos, xyxy, imgsz)
+        return kept(tf.reduce_any(masks_lb, axis=[2, 3]), lambda order, valid: _masks_in_original(
+            tf.gather(masks_lb, order, batch_dims=1) & valid, image_sizes, imgsz))
+
+    return per_device(box_by_box, whole_masks)
 
 
 def classify(probs, *, top_k: int = 5):
