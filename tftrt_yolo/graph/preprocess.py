@@ -8,6 +8,7 @@ float64 with round-half-to-even, as Python's `round` does in Ultralytics.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import gen_functional_ops
 
@@ -15,6 +16,7 @@ PAD_VALUE = 114.0
 # uint8 levels -> [0, 1] as a multiplication: Grappler turns `x / 255.0` into this in graphs but not in
 # eager mode or inside some functions; written out, every path gives the same floats.
 _TO_UNIT = 1.0 / 255.0
+_PADDING_IN_UNITS = float(np.float32(PAD_VALUE) * np.float32(_TO_UNIT))  # as float32 arithmetic rounds it
 
 
 def decode(encoded: tf.Tensor) -> tf.Tensor:
@@ -112,6 +114,9 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
         rows = tf.range(first_row, end_row) - top[..., None]  # output row -> row in the resized image
         cols = tf.range(first_col, end_col) - left[..., None]
         x0, x1, a0, a1 = _cv2_linear_taps(cols, w, new_w, clamp_weights=True)
+        # each column weight once per channel: a CPU multiplies by a [columns, 3] table 3x faster than by
+        # [columns, 1]; a gather keeps the tables at rank 2 here (the host holds no image-shaped tensors)
+        a0, a1 = (tf.gather(a, tf.range(3 * tf.shape(a)[-1]) // 3, axis=-1) for a in (a0, a1))
         y0, y1, b0, b1 = _cv2_linear_taps(rows, h, new_h, clamp_weights=False)
         b0, b1 = tf.cast(b0, tf.float64), tf.cast(b1, tf.float64)
         read_every_row = input_rows <= 2 * (end_row - first_row)
@@ -119,9 +124,11 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
             row_inside, col_inside = (rows >= 0) & (rows < new_h[:, None]), (cols >= 0) & (cols < new_w[:, None])
         padding = [[0, 0]] * batch_dims + [[first_row, size - end_row], [first_col, size - end_col], [0, 0]]
 
+    a0, a1 = (tf.reshape(a, tf.concat([tf.shape(a)[:-1], [1, -1, 3]], 0)) for a in (a0, a1))  # [..., 1, columns, 3]
+
     def columns(rows):  # horizontal pass [..., R, columns, 3], float64 integers
         tap = lambda x: tf.cast(tf.gather(rows, x, axis=-2, batch_dims=per_image), tf.float32)  # noqa: E731
-        weighted = tap(x0) * a0[..., None, :, None] + tap(x1) * a1[..., None, :, None]
+        weighted = tap(x0) * a0 + tap(x1) * a1
         return tf.cast(_shift_right(weighted, 4), tf.float64)
 
     def every_row_once():  # cheaper unless the images shrink to less than half their height
@@ -136,7 +143,8 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
     content = tf.cast(_shift_right(weighted(upper, b0) + weighted(lower, b1) + 2.0, 2), tf.float32)
     if per_image:  # the box holds the largest images: pad the others inside it
         content = tf.where((row_inside[:, :, None] & col_inside[:, None, :])[..., None], content, PAD_VALUE)
-    padded = tf.pad(content, padding, constant_values=PAD_VALUE) * _TO_UNIT
+    # scaled before padding (the padding's value scaled the same way): fewer pixels to multiply
+    padded = tf.pad(content * _TO_UNIT, padding, constant_values=_PADDING_IN_UNITS)
     return tf.ensure_shape(padded, images.shape[:-3] + [size, size, 3])
 
 
