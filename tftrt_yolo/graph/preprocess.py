@@ -177,16 +177,17 @@ def _pil_bilinear_taps(src, dst):
     return first, tf.floor(0.5 + weights * (1 << _PIL_PRECISION_BITS))
 
 
-def _pil_resample_axis(pixels: tf.Tensor, dst, axis: int) -> tf.Tensor:
+def _pil_resample_axis(pixels: tf.Tensor, dst, axis: int, start, count: int) -> tf.Tensor:
     """One Pillow resampling pass of uint8-valued pixels held in float64 [..., H, W, 3] along `axis` (-3 rows,
-    -2 columns). Pillow's int32 sums stay below 2**31, exact in float64 whatever the order of the terms, so
-    all taps are read by one gather and summed at once (see `_shift_right`)."""
+    -2 columns) to `dst` positions, of which only `count` from `start` are computed (each output position is
+    its own weighted sum: the crop can come first). Pillow's int32 sums stay below 2**31, exact in float64
+    whatever the order of the terms, so all taps are read by one gather and summed at once (see `_shift_right`)."""
     src = tf.shape(pixels)[axis]
     with on_host():
-        first, weights = _pil_bilinear_taps(src, dst)
-        taps = tf.minimum(first[:, None] + tf.range(tf.shape(weights)[1])[None, :], src - 1)  # [dst, K]
-        weights = tf.reshape(weights, [dst, -1, 1, 1] if axis == -3 else [dst, -1, 1])
-    read = tf.gather(pixels, taps, axis=axis)  # [..., dst, K, ...]
+        first, weights = (t[start : start + count] for t in _pil_bilinear_taps(src, dst))
+        taps = tf.minimum(first[:, None] + tf.range(tf.shape(weights)[1])[None, :], src - 1)  # [count, K]
+        weights = tf.reshape(weights, [count, -1, 1, 1] if axis == -3 else [count, -1, 1])
+    read = tf.gather(pixels, taps, axis=axis)  # [..., count, K, ...]
     acc = (1 << (_PIL_PRECISION_BITS - 1)) + tf.reduce_sum(read * weights, axis=axis)
     return tf.clip_by_value(_shift_right(acc, _PIL_PRECISION_BITS), 0.0, 255.0)
 
@@ -196,7 +197,7 @@ def resize_and_crop(image: tf.Tensor, size: int) -> tf.Tensor:
 
     `image` is [..., H, W, 3] with uint8 values (any dtype; a batch shares one size). torchvision resizes
     PIL images with Pillow's antialiased bilinear filter, one axis at a time, rounding to uint8 after each
-    pass; this reproduces it bit for bit.
+    pass; this reproduces it bit for bit, computing only the pixels the crop keeps.
     """
     pixels = tf.cast(image, tf.float64)
     h, w = tf.shape(pixels)[-3], tf.shape(pixels)[-2]
@@ -209,15 +210,9 @@ def resize_and_crop(image: tf.Tensor, size: int) -> tf.Tensor:
         rows_first = (new_hw[0] < h) & ((h - new_hw[0]) > 2 * (w - new_hw[1]))
         top = tf.cast(tf.round(tf.cast(new_hw[0] - size, tf.float64) / 2.0), tf.int32)
         left = tf.cast(tf.round(tf.cast(new_hw[1] - size, tf.float64) / 2.0), tf.int32)
-    resized = tf.cast(
-        tf.cond(
-            rows_first,
-            lambda: _pil_resample_axis(_pil_resample_axis(pixels, new_hw[0], axis=-3), new_hw[1], axis=-2),
-            lambda: _pil_resample_axis(_pil_resample_axis(pixels, new_hw[1], axis=-2), new_hw[0], axis=-3),
-        ),
-        tf.float32,
-    )
-    cropped = resized[..., top : top + size, left : left + size, :]
+    rows = lambda x: _pil_resample_axis(x, new_hw[0], -3, top, size)  # noqa: E731
+    columns = lambda x: _pil_resample_axis(x, new_hw[1], -2, left, size)  # noqa: E731
+    cropped = tf.cast(tf.cond(rows_first, lambda: columns(rows(pixels)), lambda: rows(columns(pixels))), tf.float32)
     return tf.ensure_shape(cropped * _TO_UNIT, image.shape[:-3] + [size, size, 3])
 
 
