@@ -224,6 +224,29 @@ def compiled_nms_section(folder: Path) -> list[str]:
     return L + compiled_scaling_rows(folder) + [""]
 
 
+def cpu_work_section(folder: Path) -> list[str]:
+    """4b0c055 (segment masks box by box on a CPU, letterbox weights per channel) against 0adfa30 on the H200."""
+    runs = {b: {r["task"]: r for r in json.loads((folder / f"4b0c055-vs-0adfa30-{b}.json").read_text())}
+            for b in ("tensorflow", "xla")}
+    L = ["**The CPU work of 0f650e4 and 4b0c055 seen from the GPU** (`savedmodel_ab.py`, both backends, two "
+         "alternating blocks of 10 warm-up + 40 calls, ms/img, a later session that was slower throughout). "
+         "On a CPU, segment computes each mask inside its box only and the letterbox multiplies by per-channel "
+         "column weights (`benchmarks/results/cpu/masks-in-boxes.md`); on a GPU the first changes nothing (segment's "
+         "GPU branch keeps its whole-mask ops) and the second only the shape of a table. Every output of every "
+         "signature was identical to 0adfa30's, and the times stay within the blocks' spread.\n"]
+    L.append("| task | backend | `predict_images` (buffer) before / after | from the GPU before / after | "
+             "`serving_default` before / after | outputs identical |")
+    L.append("|---|---|---:|---:|---:|---|")
+    for task in TASKS:
+        for backend, rows in runs.items():
+            r = rows.get(task, {})
+            cells = [f"{ms(r.get(f'{k}/old'))} / {ms(r.get(f'{k}/new'))}"
+                     for k in ("predict_images_staged", "predict_images_gpu_input", "serving_default")]
+            L.append(f"| {task} | {backend} | " + " | ".join(cells)
+                     + f" | {'yes' if all(r.get('equal', {0: 0}).values()) else 'no'} |")
+    return L + [""]
+
+
 def compiled_scaling_rows(folder: Path) -> list[str]:
     """53b2f97 (reverted): NMS and the scaling of boxes and keypoints in one XLA computation, against 0adfa30."""
     ab = {r["task"]: r for r in json.loads((folder / "53b2f97-vs-0adfa30-xla.json").read_text())}
@@ -261,6 +284,7 @@ def experiments() -> list[str]:
     image_batch = {r["task"]: r for r in json.loads((folder / "97e94c4-image-batch.json").read_text())}
     L = ["## What the experiments showed (`benchmarks/gpu/experiments/`)\n"]
     L.extend(compiled_nms_section(folder))
+    L.extend(cpu_work_section(folder))
     L.append("**A numpy batch converted by TensorFlow against the same batch through `ImageBatchBuffer`** "
              "(`savedmodel_ab.py` of 97e94c4, three alternating blocks of 10 warm-up + 40 calls, mean of the blocks, "
              "ms/img; the models of 11239ae, and in brackets b3b2ceb's, timed in the same blocks). A signature called "
@@ -293,6 +317,20 @@ def experiments() -> list[str]:
                      for setting in ("default", "off")]
             cells.append(" / ".join(ms(sum(m) / len(m)) if m else "-" for m in means))
         L.append(f"| {task} | " + " | ".join(cells) + " |")
+    L.append("\n**Settings of the whole process** (`process_probe.py`, models of 0adfa30, one process per setting, "
+             "run once each one after the other in one session, 10 warm-up + 40 calls, trimmed mean ms/img; "
+             "`variants/0adfa30-process-*.json`). `TF_GPU_THREAD_MODE=gpu_private` gives the GPU its own threads "
+             "to launch kernels; `--xla_gpu_enable_command_buffer=FUSION,CUBLAS,CUBLASLT,CUDNN,CUSTOM_CALL` in "
+             "`XLA_FLAGS` has XLA replay a module's kernels as CUDA graphs. Neither moves the times in one "
+             "direction beyond the 10-20 % between processes (private threads: classify's `predict_images` "
+             "faster, every `serving_default` slower), so the product sets neither.\n")
+    L.append("| task | setting | network | `predict_images` (buffer) | `serving_default` |")
+    L.append("|---|---|---:|---:|---:|")
+    for name, label in (("tf", "plain, as TensorFlow sets it"), ("tfpriv", "plain, gpu_private"), ("xla", "XLA, as set"),
+                        ("xlapriv", "XLA, gpu_private"), ("xlacb", "XLA, command buffers")):
+        for row in json.loads((folder / f"0adfa30-process-{name}.json").read_text()):
+            cells = [ms(row[k]["trimmed_mean"]) for k in ("network", "predict_images_staged", "serving_default")]
+            L.append(f"| {row['task']} | {label} | " + " | ".join(cells) + " |")
     L.append("\n**Where one segment `predict_images` call spends its time** (the profiler trace of 11239ae's model "
              "that `decompose.py` took, [11239ae-profile-segment.tar.gz](variants/11239ae-profile-segment.tar.gz), "
              "read with `profile_gpu_idle.py TRACE 4.9,9.37,20.6,23.15`: the parts' bounds read off its GPU time per "
