@@ -232,13 +232,14 @@ def _masks_box_by_box(coeffs, protos, xyxy, valid, image_sizes, imgsz):
     h_max, w_max = tf.reduce_max(tf.concat([h, [0]], 0)), tf.reduce_max(tf.concat([w, [0]], 0))
 
     def back(length, new_length, offset, length_max, start, end):
+        """(taps relative to the box [start, end), the first and the end output position that read it)."""
         lower, upper, frac = (tf.gather(t, image) for t in _bilinear_taps(length, new_length, offset, length_max))
         inside = tf.range(length_max)[None, :] < tf.gather(length, image)[:, None]
         count = lambda below: tf.reduce_sum(tf.cast(below & inside, tf.int32), 1)  # noqa: E731
-        first, last = count(upper < start[:, None]), count(lower < end[:, None])
-        last = tf.where(end > start, tf.maximum(last, first), first)
+        out_first, out_end = count(upper < start[:, None]), count(lower < end[:, None])
+        out_end = tf.where(end > start, tf.maximum(out_end, out_first), out_first)
         local = lambda taps: tf.clip_by_value(taps - start[:, None] + 1, 0, (end - start + 1)[:, None])  # noqa: E731
-        return (local(lower), local(upper), frac), first, last
+        return (local(lower), local(upper), frac), out_first, out_end
 
     rows_back, y0, y1 = back(h, new_h, top, h_max, r0, r1)
     cols_back, x0, x1 = back(w, new_w, left, w_max, c0, c1)
