@@ -228,11 +228,20 @@ def test_masks_box_by_box_equal_whole_masks(image_sizes):
     assert 0.01 < masks.numpy().mean() < 0.5
 
 
-def test_masks_box_by_box_without_detections():
-    nonempty, masks = tf.function(lambda: (lambda r: (r[0], r[1](tf.zeros([2, 0], tf.int32))))(
-        postprocess._masks_box_by_box(tf.zeros([2, 0, 32]), tf.zeros([2, 160, 160, 32]), tf.zeros([2, 0, 4]),
-                                      tf.zeros([2, 0], tf.bool), tf.constant([[300, 400], [20, 30]]), 640)))()
-    assert nonempty.shape == (2, 0) and masks.shape == (2, 0, 300, 400)
+@pytest.mark.parametrize("image_sizes", [[[300, 400], [20, 30]], []], ids=["two images", "no image"])
+def test_masks_box_by_box_without_detections(image_sizes):
+    n = len(image_sizes)
+    sizes = tf.constant(image_sizes, tf.int32, shape=[n, 2])
+
+    @tf.function
+    def no_detections():
+        nonempty, masks_of = postprocess._masks_box_by_box(
+            tf.zeros([n, 0, 32]), tf.zeros([n, 160, 160, 32]), tf.zeros([n, 0, 4]), tf.zeros([n, 0], tf.bool), sizes, 640)
+        return nonempty, masks_of(tf.zeros([n, 0], tf.int32))
+
+    nonempty, masks = no_detections()
+    assert nonempty.shape == (n, 0)
+    assert masks.shape == (n, 0, *(np.max(image_sizes, axis=0) if n else (0, 0)))
 
 
 def graph_ops(fn, *specs) -> list:

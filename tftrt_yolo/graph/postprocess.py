@@ -215,16 +215,17 @@ def _masks_box_by_box(coeffs, protos, xyxy, valid, image_sizes, imgsz):
     n, d = tf.shape(coeffs)[0], tf.shape(coeffs)[1]
     which = tf.cast(tf.where(valid), tf.int32)  # [V, 2]: (image, detection)
     image, boxes = which[:, 0], tf.gather_nd(xyxy, which)
-    # upsampling to the letterbox: one set of taps for every detection
+    # upsampling to the letterbox: taps shared by all detections (`_bilinear_taps` of a batch of one)
     upsampled = lambda length: [  # noqa: E731
         t[0] for t in _bilinear_taps(tf.fill([1], imgsz), length[None], tf.zeros([1], tf.int32), imgsz)]
     up_rows, up_cols = upsampled(tf.shape(protos)[1]), upsampled(tf.shape(protos)[2])
-    # each box's letterbox pixels [start, end): those that `_letterbox_masks`' comparisons keep
+    # each box's letterbox pixels [start, end): those that `_letterbox_masks`' comparisons keep. The start
+    # counts the pixels not at or past the edge, so that a NaN edge (no pixel compares true) leaves none.
     pixels = tf.range(imgsz, dtype=tf.float32)
-    after = lambda edge: imgsz - tf.reduce_sum(tf.cast(pixels[None, :] >= edge[:, None], tf.int32), 1)  # noqa: E731
-    before = lambda edge: tf.reduce_sum(tf.cast(pixels[None, :] < edge[:, None], tf.int32), 1)  # noqa: E731
-    r0, c0 = after(boxes[:, 1]), after(boxes[:, 0])
-    r1, c1 = tf.maximum(before(boxes[:, 3]), r0), tf.maximum(before(boxes[:, 2]), c0)
+    start_at = lambda edge: imgsz - tf.reduce_sum(tf.cast(pixels[None, :] >= edge[:, None], tf.int32), 1)  # noqa: E731
+    end_before = lambda edge: tf.reduce_sum(tf.cast(pixels[None, :] < edge[:, None], tf.int32), 1)  # noqa: E731
+    box_r0, box_c0 = start_at(boxes[:, 1]), start_at(boxes[:, 0])
+    box_r1, box_c1 = tf.maximum(end_before(boxes[:, 3]), box_r0), tf.maximum(end_before(boxes[:, 2]), box_c0)
     # back to the image: each detection's taps, relative to its box (outside it: its zero border), and the
     # outputs [start, end) whose taps read the box (the taps grow with the output position)
     new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
@@ -236,22 +237,25 @@ def _masks_box_by_box(coeffs, protos, xyxy, valid, image_sizes, imgsz):
         lower, upper, frac = (tf.gather(t, image) for t in _bilinear_taps(length, new_length, offset, length_max))
         inside = tf.range(length_max)[None, :] < tf.gather(length, image)[:, None]
         count = lambda below: tf.reduce_sum(tf.cast(below & inside, tf.int32), 1)  # noqa: E731
-        out_first, out_end = count(upper < start[:, None]), count(lower < end[:, None])
-        out_end = tf.where(end > start, tf.maximum(out_end, out_first), out_first)
+        out_first, out_end = count(upper < start[:, None]), count(lower < end[:, None])  # first <= end: upper >= lower
+        out_end = tf.where(end > start, out_end, out_first)  # an empty box is read by no output
         local = lambda taps: tf.clip_by_value(taps - start[:, None] + 1, 0, (end - start + 1)[:, None])  # noqa: E731
         return (local(lower), local(upper), frac), out_first, out_end
 
-    rows_back, y0, y1 = back(h, new_h, top, h_max, r0, r1)
-    cols_back, x0, x1 = back(w, new_w, left, w_max, c0, c1)
-    spans = tf.stack([r0, r1, c0, c1, y0, y1, x0, x1], 1)
+    rows_back, out_r0, out_r1 = back(h, new_h, top, h_max, box_r0, box_r1)
+    cols_back, out_c0, out_c1 = back(w, new_w, left, w_max, box_c0, box_c1)
+    spans = tf.stack([box_r0, box_r1, box_c0, box_c1, out_r0, out_r1, out_c0, out_c1], 1)
 
     def one_detection(args):
         logit, span, row_taps, col_taps = args
-        r0, r1, c0, c1, y0, y1, x0, x1 = tf.unstack(span)
-        inside = _bilinear_in_box(logit, *(t[r0:r1] for t in up_rows), *(t[c0:c1] for t in up_cols)) > 0.0
+        box_r0, box_r1, box_c0, box_c1, out_r0, out_r1, out_c0, out_c1 = tf.unstack(span)
+        inside = _bilinear_in_box(
+            logit, *(t[box_r0:box_r1] for t in up_rows), *(t[box_c0:box_c1] for t in up_cols)) > 0.0
         border = tf.pad(tf.cast(inside, tf.float32), [[1, 1], [1, 1]])
-        resized = _bilinear_in_box(border, *(t[y0:y1] for t in row_taps), *(t[x0:x1] for t in col_taps)) > 0.5
-        return tf.reduce_any(inside), tf.pad(tf.cast(resized, tf.uint8), [[y0, h_max - y1], [x0, w_max - x1]])
+        resized = _bilinear_in_box(
+            border, *(t[out_r0:out_r1] for t in row_taps), *(t[out_c0:out_c1] for t in col_taps)) > 0.5
+        placed = tf.pad(tf.cast(resized, tf.uint8), [[out_r0, h_max - out_r1], [out_c0, w_max - out_c1]])
+        return tf.reduce_any(inside), placed
 
     # one more detection, with an empty box: the zero mask that dropped and padding detections get
     with_empty = lambda t: tf.concat([t, tf.zeros(tf.concat([[1], tf.shape(t)[1:]], 0), t.dtype)], 0)  # noqa: E731
@@ -308,6 +312,8 @@ def segment(pred, protos, image_sizes, *, nc, imgsz, conf, iou, max_det, compile
 
     def box_by_box():
         nonempty, masks_of = _masks_box_by_box(det["extra"], protos, xyxy, det["valid"], image_sizes, imgsz)
+        # no `valid` needed: past each image's count, `order` holds padding detections (the empty mask) and
+        # detections whose mask is empty
         return kept(nonempty, lambda order, _: masks_of(order))
 
     def whole_masks():

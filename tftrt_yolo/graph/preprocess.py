@@ -115,7 +115,8 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
         cols = tf.range(first_col, end_col) - left[..., None]
         x0, x1, a0, a1 = _cv2_linear_taps(cols, w, new_w, clamp_weights=True)
         # each column weight once per channel: a CPU multiplies by a [columns, 3] table 3x faster than by
-        # [columns, 1]; a gather keeps the tables at rank 2 here (the host holds no image-shaped tensors)
+        # [columns, 1]. Repeated by a gather, whose tensors stay at rank 1 or 2 (`tf.repeat` would go
+        # through rank 3 here, where only image data should have that rank), reshaped off the host below
         a0, a1 = (tf.gather(a, tf.range(3 * tf.shape(a)[-1]) // 3, axis=-1) for a in (a0, a1))
         y0, y1, b0, b1 = _cv2_linear_taps(rows, h, new_h, clamp_weights=False)
         b0, b1 = tf.cast(b0, tf.float64), tf.cast(b1, tf.float64)
