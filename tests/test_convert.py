@@ -46,6 +46,19 @@ def test_signatures_and_metadata(task, converted):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("task", TASKS)
+def test_empty_batch_gives_empty_results(task, converted):
+    """Signatures called directly (as TensorFlow Serving may) with no images return empty results."""
+    saved = tf.saved_model.load(str(converted(task)))
+    thresholds = dict(conf=tf.constant([0.25]), iou=tf.constant([0.7]), max_det=tf.constant([300]))
+    for name, images in (("serving_default", tf.constant([], tf.string)),
+                         ("predict_images", tf.zeros([0, 480, 640, 3], tf.uint8))):
+        outputs = saved.signatures[name](images=images, **thresholds)
+        assert set(outputs) == set(SPECS[task].outputs) | {"image_sizes"}
+        assert all(value.shape[0] == 0 for value in outputs.values()), (name, outputs)
+
+
+@pytest.mark.slow
 def test_image_tensor_signature_matches_encoded(loaded):
     model = loaded("detect")
     encoded = [p.read_bytes() for p in REAL_PHOTOS]

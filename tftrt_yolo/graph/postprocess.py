@@ -39,7 +39,12 @@ def _select(pred, nc, conf, iou, max_det, rotated, compiled=False):
                 return selected, tf.minimum(count, args[5])
 
             signature = (tf.TensorSpec([None], tf.int32), tf.TensorSpec([], tf.int32))
-            return tf.map_fn(one_image, args, fn_output_signature=signature)
+            # map_fn cannot stack zero results of unknown length: an empty batch gets its empty results here
+            return tf.cond(
+                tf.size(max_det) > 0,
+                lambda: tf.map_fn(one_image, args, fn_output_signature=signature),
+                lambda: (tf.zeros([0, padded], tf.int32), tf.zeros([0], tf.int32)),
+            )
 
         batched = nms.compiled_greedy_nms if compiled else nms.batched_greedy_nms
         selected, counts = per_device(one_by_one, lambda: batched(*args))
