@@ -1,7 +1,8 @@
 """ON THE GPU MACHINE: what moving a call's data between the host and the GPU costs in TensorFlow, for the
 sizes the demo batches have (batch 8): detect's uint8 input [8, 747, 536, 3] to the GPU, from numpy and
-from a host tensor; segment's masks [8, 10, 691, 753] to the host, as they are and bit-packed on the GPU
-(8 pixels a byte) then unpacked on the host, to see whether packing would pay.
+from a host tensor; segment's masks [8, 10, 691, 760] to the host: by `.numpy()` of the GPU tensor, copied
+inside a function (an Identity on the CPU: TensorFlow's executor receives a GPU tensor into pinned memory),
+and bit-packed on the GPU (8 pixels a byte) then unpacked on the host, to see whether packing would pay.
 
     . /tmp/tfenv.sh; $TFPY benchmarks/gpu/experiments/transfer_probe.py --out $OUT/transfer.json
 """
@@ -42,11 +43,18 @@ def main():
     images = rng.integers(0, 256, (8, 747, 536, 3), np.uint8)
     host_tensor = tf.constant(images)
     to_gpu = tf.function(lambda x: tf.identity(x))
+
+    @tf.function
+    def to_host(x):
+        with tf.device("/CPU:0"):
+            return tf.identity(x)
+
     with tf.device("/GPU:0"):
         timed(row, "h2d_from_numpy", lambda: touch(to_gpu(images)))
         timed(row, "h2d_from_host_tensor", lambda: touch(to_gpu(host_tensor)))
         masks = tf.identity(tf.constant(rng.integers(0, 2, (8, 10, 691, 760), np.uint8)))
         timed(row, "d2h_masks", lambda: masks.numpy())
+        timed(row, "d2h_masks_in_function", lambda: to_host(masks).numpy())
         packed = pack(masks)
         assert np.array_equal(unpack(packed).numpy(), masks.numpy())
         timed(row, "d2h_packed_then_unpacked", lambda: unpack(pack(masks)).numpy())
