@@ -15,7 +15,6 @@ from tensorflow.core.protobuf import saved_model_pb2
 import tftrt_yolo
 from tftrt_yolo.demo import demo_model
 from tftrt_yolo.errors import InputError
-from tftrt_yolo.graph.end_to_end import EndToEndModel
 from tftrt_yolo.metadata import read_metadata
 from tftrt_yolo.files import sha256_file
 from tftrt_yolo.tasks import SPECS, TASKS
@@ -57,27 +56,6 @@ def test_empty_batch_gives_empty_results(task, converted):
         outputs = saved.signatures[name](images=images, **thresholds)
         assert set(outputs) == set(SPECS[task].outputs) | {"image_sizes"}
         assert all(value.shape[0] == 0 for value in outputs.values()), (name, outputs)
-
-
-def producer_device(tensor) -> str:
-    """The device of the op that computed `tensor`, looking through the unplaced Identity ops that
-    tf.function puts on its outputs."""
-    op = tensor.op
-    while op.type == "Identity" and not op.device:
-        op = op.inputs[0].op
-    return op.device
-
-
-@pytest.mark.slow
-def test_results_are_returned_on_the_host(network):
-    """On a GPU the graph copies its results to the host itself (into pinned memory, each when ready), not
-    `.numpy()` afterwards: every output of both signatures comes from an op pinned to the CPU."""
-    network_dir, info = network("segment")
-    module = EndToEndModel(tf.saved_model.load(str(network_dir)), info, batch=2, dynamic=False)
-    for name, function in module.signatures().items():
-        outputs = function.get_concrete_function().outputs
-        assert len(outputs) == len(SPECS["segment"].outputs) + 1, name  # and image_sizes
-        assert all("CPU" in producer_device(t) for t in outputs), (name, [producer_device(t) for t in outputs])
 
 
 @pytest.mark.slow

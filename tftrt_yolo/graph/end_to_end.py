@@ -77,11 +77,7 @@ class EndToEndModel(tf.Module):
             outputs, image_sizes, self._info, imgsz=self._info.imgsz, conf=conf, iou=iou, max_det=max_det,
             compiled=self._jit_compile,
         )
-        # Results are returned on the host. A GPU copies them there inside the graph, into pinned memory and
-        # each as soon as it is ready, where `.numpy()` of a returned GPU tensor would copy one after the
-        # other into pageable memory (at a third of the speed: segment's masks are tens of MB a batch).
-        with tf.device("/CPU:0"):
-            return {name: tf.identity(value) for name, value in (result | {IMAGE_SIZES: image_sizes}).items()}
+        return result | {IMAGE_SIZES: image_sizes}
 
     @tf.function(input_signature=(_ENCODED_IMAGES,))
     def preprocess(self, images):

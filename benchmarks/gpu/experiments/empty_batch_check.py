@@ -1,6 +1,6 @@
 """ON THE GPU MACHINE: does every signature of every model (/tmp/gpu/models, both backends) take an empty batch
-on a GPU, as the tests check on a CPU (tests/test_convert.py::test_empty_batch_gives_empty_results)? And
-where do the results come back: a signature's outputs should be host tensors.
+on a GPU, as the tests check on a CPU (tests/test_convert.py::test_empty_batch_gives_empty_results)? Also
+records on which device each output comes back.
 
     . /tmp/tfenv.sh; $TFPY benchmarks/gpu/experiments/empty_batch_check.py --out $OUT/empty-batch.json
 """
