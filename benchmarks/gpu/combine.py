@@ -31,6 +31,9 @@ RUNS = (
                 "`ImageBatchBuffer` (`predict_images_staged`), as `YoloModel.predict_arrays` sends it"),
     ("0adfa30", "XLA backend: greedy NMS compiled by XLA on a GPU (each image's 1024 best candidates, the dynamic "
                 "version as fallback); the plain graph unchanged; stages also time `nms_xla`"),
+    ("931ed58", "on a GPU, 0adfa30's graph but for the letterbox's column weights held per channel (4b0c055) and "
+                "classify's resize computing only the crop (e0e58b2); the rest of the changes since run on a CPU. "
+                "A slower session: detect's network 0.78, segment's 1.39 ms/img"),
 )
 # runs whose graph did not change: the commit their models were converted from
 MODELS_FROM = {"97e94c4": "11239ae"}
@@ -247,6 +250,40 @@ def cpu_work_section(folder: Path) -> list[str]:
     return L + [""]
 
 
+def results_on_host_section(folder: Path) -> list[str]:
+    """8b095c9 (reverted): every output copied to the host inside the graph, against 931ed58; and the empty batches."""
+    ab = {r["task"]: r for r in json.loads((folder / "8b095c9-vs-931ed58-tensorflow.json").read_text())}
+    transfer = json.loads((folder / "transfer-in-function.json").read_text())
+    empty = json.loads((folder / "empty-batch.json").read_text())
+    calls = [v for r in empty for k, v in r.items() if k != "task"]
+    L = ["**Results copied to the host inside the graph (8b095c9, reverted)**: each output passed through an "
+         "Identity pinned to the CPU at the end of the graph, so that TensorFlow's executor copies it from the "
+         "GPU (into pinned memory, each as soon as it is ready) instead of `.numpy()` copying the returned GPU "
+         "tensors one after the other. `transfer_probe.py`, same session (slower than the earlier ones): "
+         f"segment's masks (8 x 10 x 691 x 760, uint8) reached the host in {ms(transfer['d2h_masks']['mean'])} "
+         f"ms/img by `.numpy()` and in {ms(transfer['d2h_masks_in_function']['mean'])} copied inside a function. "
+         "End to end (`savedmodel_ab.py`, tensorflow backend, two alternating blocks of 10 warm-up + 40 calls, "
+         "ms/img, 931ed58 before, 8b095c9 after) nothing moved beyond the blocks' spread, and a loaded "
+         "signature returned its outputs on the GPU all the same (the return values of its wrapper follow the "
+         "call, not the Identity inside it), so it was reverted.\n"]
+    L.append("| task | `predict_images` (buffer) before / after (the two blocks) | from the GPU before / after | "
+             "`serving_default` before / after | outputs identical |")
+    L.append("|---|---:|---:|---:|---|")
+    for task in ("detect", "segment"):
+        r = ab.get(task, {})
+        blocks = lambda k, v: ", ".join(ms(r[f"{k}/{v}/{b}"]["mean"]) for b in range(2))  # noqa: E731
+        cells = [f"{ms(r.get(f'{k}/old'))} / {ms(r.get(f'{k}/new'))}"
+                 + (f" ({blocks(k, 'old')} / {blocks(k, 'new')})" if k == "predict_images_staged" else "")
+                 for k in ("predict_images_staged", "predict_images_gpu_input", "serving_default")]
+        L.append(f"| {task} | " + " | ".join(cells) + f" | {'yes' if all(r.get('equal', {0: 0}).values()) else 'no'} |")
+    failed = sum(isinstance(c, str) for c in calls)
+    L.append(f"\n**Empty batches on the GPU** (`empty_batch_check.py`, models of 8b095c9): {len(calls) - failed} of "
+             f"{len(calls)} signature calls (five tasks, both backends, both signatures) with no images returned "
+             "empty results" + (f"; {failed} failed (see `variants/empty-batch.json`)" if failed else "")
+             + ", as `tests/test_convert.py` checks on a CPU.\n")
+    return L
+
+
 def compiled_scaling_rows(folder: Path) -> list[str]:
     """53b2f97 (reverted): NMS and the scaling of boxes and keypoints in one XLA computation, against 0adfa30."""
     ab = {r["task"]: r for r in json.loads((folder / "53b2f97-vs-0adfa30-xla.json").read_text())}
@@ -285,6 +322,7 @@ def experiments() -> list[str]:
     L = ["## What the experiments showed (`benchmarks/gpu/experiments/`)\n"]
     L.extend(compiled_nms_section(folder))
     L.extend(cpu_work_section(folder))
+    L.extend(results_on_host_section(folder))
     L.append("**A numpy batch converted by TensorFlow against the same batch through `ImageBatchBuffer`** "
              "(`savedmodel_ab.py` of 97e94c4, three alternating blocks of 10 warm-up + 40 calls, mean of the blocks, "
              "ms/img; the models of 11239ae, and in brackets b3b2ceb's, timed in the same blocks). A signature called "
