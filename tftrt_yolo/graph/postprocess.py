@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tftrt_yolo.graph import nms
 from tftrt_yolo.graph.preprocess import letterbox_geometry, on_host, per_device
+from tftrt_yolo.graph.reductions import largest
 
 # Detections whose masks a CPU computes at the same time (`_masks_box_by_box`).
 _PARALLEL_DETECTIONS = 16
@@ -32,7 +33,7 @@ def _select(pred, nc, conf, iou, max_det, rotated, compiled=False):
         args = (nms.xywh_to_xyxy(xywh), scores, classes, conf, iou, max_det)
 
         def one_by_one():  # NonMaxSuppressionV5's greedy loop per image, every image padded to the largest max_det
-            padded = tf.reduce_max(tf.concat([max_det, [1]], 0))
+            padded = largest(max_det, 1)
 
             def one_image(args):
                 selected, count = nms.greedy_nms(*args[:5], padded)
@@ -48,7 +49,7 @@ def _select(pred, nc, conf, iou, max_det, rotated, compiled=False):
 
         batched = nms.compiled_greedy_nms if compiled else nms.batched_greedy_nms
         selected, counts = per_device(one_by_one, lambda: batched(*args))
-    most = tf.reduce_max(tf.concat([counts, [0]], 0))
+    most = largest(counts, 0)
     selected = selected[:, :most]
     valid = tf.range(most)[None, :] < counts[:, None]
     gather = lambda t: tf.gather(t, selected, batch_dims=1)  # noqa: E731
@@ -202,7 +203,7 @@ def _bilinear_in_box(pixels, row0, row1, y_frac, col0, col1, x_frac):
     ([C]) -> [R, C], with ResizeBilinear's arithmetic: source rows interpolated along x (each once), then
     pairs of them interpolated along y."""
     first = tf.reduce_min(tf.concat([row0, tf.shape(pixels)[:1]], 0))
-    end = tf.reduce_max(tf.concat([row1 + 1, [first]], 0))
+    end = largest(row1 + 1, first)
     source = pixels[first:end]
     along_x = _lerp(tf.gather(source, col0, axis=1), tf.gather(source, col1, axis=1), x_frac)
     return _lerp(tf.gather(along_x, row0 - first), tf.gather(along_x, row1 - first), y_frac[:, None])
@@ -235,7 +236,7 @@ def _masks_box_by_box(coeffs, protos, xyxy, valid, image_sizes, imgsz):
     # outputs [start, end) whose taps read the box (the taps grow with the output position)
     new_h, new_w, top, left = letterbox_geometry(image_sizes, imgsz)
     h, w = image_sizes[:, 0], image_sizes[:, 1]
-    h_max, w_max = tf.reduce_max(tf.concat([h, [0]], 0)), tf.reduce_max(tf.concat([w, [0]], 0))
+    h_max, w_max = largest(h, 0), largest(w, 0)
 
     def back(length, new_length, offset, length_max, start, end):
         """(taps relative to the box [start, end), the first and the end output position that read it)."""
@@ -279,7 +280,7 @@ def _resize_masks_batched(masks_lb, image_sizes, new_h, new_w, top, left):
     """`_masks_in_original` for the batch without a loop: four gathers per pixel through per-image taps."""
     with on_host():
         h, w = image_sizes[:, 0], image_sizes[:, 1]
-        h_max, w_max = tf.reduce_max(tf.concat([h, [0]], 0)), tf.reduce_max(tf.concat([w, [0]], 0))
+        h_max, w_max = largest(h, 0), largest(w, 0)
         row0, row1, y_frac = _bilinear_taps(h, new_h, top, h_max)
         col0, col1, x_frac = _bilinear_taps(w, new_w, left, w_max)
         x_frac, y_frac = x_frac[:, None, None, :], y_frac[:, None, :, None]
@@ -303,7 +304,7 @@ def segment(pred, protos, image_sizes, *, nc, imgsz, conf, iou, max_det, compile
         """The results, detections whose mask is empty dropped (as Ultralytics does), the kept ones first;
         `masks_of(order, valid)`: their masks in the image."""
         order, counts = nms.kept_first(det["valid"] & nonempty)
-        most = tf.reduce_max(tf.concat([counts, [0]], 0))
+        most = largest(counts, 0)
         order = order[:, :most]
         valid = tf.range(most)[None, :] < counts[:, None]
         gather = lambda t: tf.gather(t, order, batch_dims=1)  # noqa: E731

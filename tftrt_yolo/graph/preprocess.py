@@ -12,6 +12,8 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import gen_functional_ops
 
+from tftrt_yolo.graph.reductions import largest
+
 PAD_VALUE = 114.0
 # uint8 levels -> [0, 1] as a multiplication: Grappler turns `x / 255.0` into this in graphs but not in
 # eager mode or inside some functions; written out, every path gives the same floats.
@@ -109,8 +111,8 @@ def _letterbox(images: tf.Tensor, image_sizes: tf.Tensor, size: int) -> tf.Tenso
         new_h, new_w, top, left = letterbox_geometry(image_sizes, size)
         # the content box; `size` and the first row/column stand in for an empty batch's missing values
         first_row, first_col = (tf.reduce_min(tf.concat([tf.reshape(v, [-1]), [size]], 0)) for v in (top, left))
-        end_row = tf.reduce_max(tf.concat([tf.reshape(top + new_h, [-1]), [first_row]], 0))
-        end_col = tf.reduce_max(tf.concat([tf.reshape(left + new_w, [-1]), [first_col]], 0))
+        end_row = largest(top + new_h, first_row)
+        end_col = largest(left + new_w, first_col)
         rows = tf.range(first_row, end_row) - top[..., None]  # output row -> row in the resized image
         cols = tf.range(first_col, end_col) - left[..., None]
         x0, x1, a0, a1 = _cv2_linear_taps(cols, w, new_w, clamp_weights=True)
@@ -245,7 +247,7 @@ def _decode_padded(images: tf.Tensor):
             parallel_iterations=_PARALLEL_IMAGES,
         )
         sizes = sizes.stack()
-        h_max, w_max = (tf.reduce_max(tf.concat([sizes[:, i], [0]], 0)) for i in (0, 1))
+        h_max, w_max = largest(sizes[:, 0], 0), largest(sizes[:, 1], 0)
 
     def pad_one(i, padded):
         with tf.device("/CPU:0"):
