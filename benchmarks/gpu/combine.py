@@ -70,6 +70,16 @@ def verdict(value: float | None, limit: float) -> str:
     return f"**met** ({value:.2f})" if value <= limit else f"not met ({value:.2f})"
 
 
+def before_after(ab_row: dict, key: str) -> str:
+    """'before / after' of one measure of a `savedmodel_ab.py` row (its `<key>/old` and `<key>/new`)."""
+    return f"{ms(ab_row.get(f'{key}/old'))} / {ms(ab_row.get(f'{key}/new'))}"
+
+
+def identical(ab_row: dict) -> str:
+    """Whether every output of a `savedmodel_ab.py` row was identical, as a table cell."""
+    return "yes" if all(ab_row.get("equal", {0: 0}).values()) else "no"
+
+
 def best_arrays(row: dict | None) -> float | None:
     """`predict_images` as a user of this package sends it: through `ImageBatchBuffer` where that was timed,
     else a numpy batch converted by TensorFlow."""
@@ -211,7 +221,7 @@ def compiled_nms_section(folder: Path) -> list[str]:
     L.append("|---|---:|---:|---:|---:|---|")
     for task in TASKS:
         r = ab.get(task, {})
-        cells = [f"{ms(r.get(f'{k}/old'))} / {ms(r.get(f'{k}/new'))}"
+        cells = [before_after(r, k)
                  for k in ("predict_images_staged", "predict_images_gpu_input", "serving_default")]
         first = r.get("first_call_s", {})
         cells.append(f"{first.get('predict_images/old', 0):.1f} / {first.get('predict_images/new', 0):.1f}")
@@ -243,10 +253,10 @@ def cpu_work_section(folder: Path) -> list[str]:
     for task in TASKS:
         for backend, rows in runs.items():
             r = rows.get(task, {})
-            cells = [f"{ms(r.get(f'{k}/old'))} / {ms(r.get(f'{k}/new'))}"
+            cells = [before_after(r, k)
                      for k in ("predict_images_staged", "predict_images_gpu_input", "serving_default")]
             L.append(f"| {task} | {backend} | " + " | ".join(cells)
-                     + f" | {'yes' if all(r.get('equal', {0: 0}).values()) else 'no'} |")
+                     + f" | {identical(r)} |")
     return L + [""]
 
 
@@ -272,10 +282,10 @@ def results_on_host_section(folder: Path) -> list[str]:
     for task in ("detect", "segment"):
         r = ab.get(task, {})
         blocks = lambda k, v: ", ".join(ms(r[f"{k}/{v}/{b}"]["mean"]) for b in range(2))  # noqa: E731
-        cells = [f"{ms(r.get(f'{k}/old'))} / {ms(r.get(f'{k}/new'))}"
+        cells = [before_after(r, k)
                  + (f" ({blocks(k, 'old')} / {blocks(k, 'new')})" if k == "predict_images_staged" else "")
                  for k in ("predict_images_staged", "predict_images_gpu_input", "serving_default")]
-        L.append(f"| {task} | " + " | ".join(cells) + f" | {'yes' if all(r.get('equal', {0: 0}).values()) else 'no'} |")
+        L.append(f"| {task} | " + " | ".join(cells) + f" | {identical(r)} |")
     failed = sum(isinstance(c, str) for c in calls)
     L.append(f"\n**Empty batches on the GPU** (`empty_batch_check.py`, models of 8b095c9): {len(calls) - failed} of "
              f"{len(calls)} signature calls (five tasks, both backends, both signatures) with no images returned "
@@ -301,10 +311,10 @@ def compiled_scaling_rows(folder: Path) -> list[str]:
     L.append("|---|---:|---:|---:|---|")
     for task in ("detect", "pose", "segment"):
         r, st = ab.get(task, {}), stages.get(task, {})
-        cells = [f"{ms(r.get(f'{k}/old'))} / {ms(r.get(f'{k}/new'))}"
+        cells = [before_after(r, k)
                  for k in ("predict_images_staged", "predict_images_gpu_input")]
         cells.append(f"{ms(mean(st, 'postprocess'))} / {ms(mean(st, 'postprocess_xla'))}")
-        L.append(f"| {task} | " + " | ".join(cells) + f" | {'yes' if all(r.get('equal', {0: 0}).values()) else 'no'} |")
+        L.append(f"| {task} | " + " | ".join(cells) + f" | {identical(r)} |")
     return L
 
 
@@ -395,9 +405,9 @@ def experiments() -> list[str]:
              "| outputs identical |")
     L.append("|---|---:|---:|---:|---|")
     def ab_row(label, r):
-        cells = [f"{ms(r.get(f'{k}/old'))} / {ms(r.get(f'{k}/new'))}"
+        cells = [before_after(r, k)
                  for k in ("predict_images", "predict_images_gpu_input", "serving_default")]
-        L.append(f"| {label} | " + " | ".join(cells) + f" | {'yes' if all(r.get('equal', {0: 0}).values()) else 'no'} |")
+        L.append(f"| {label} | " + " | ".join(cells) + f" | {identical(r)} |")
 
     for task in TASKS:
         ab_row(task, same_session.get(task, {}))
